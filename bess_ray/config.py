@@ -1,0 +1,202 @@
+"""Site configuration: pydantic v2 models, loaded from schema-versioned YAML.
+
+Units: MW, MWh, fractions for SoC and efficiencies. Unknown keys are errors, so a typo never passes
+silently; every error names the field path and the reason.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ConfigError
+from .markets import PRODUCTS, get_zone, parse_products
+
+SCHEMA_VERSION = 1
+
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+Efficiency = Annotated[float, Field(gt=0.0, le=1.0)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Battery(_Strict):
+    """A battery at the site. Power > 0 is discharge, < 0 is charge, everywhere."""
+
+    type: Literal["battery"] = "battery"
+    id: str = Field(min_length=1)
+    charge_mw: float = Field(gt=0, description="maximum charging power at the terminals, MW")
+    discharge_mw: float = Field(gt=0, description="maximum discharging power at the terminals, MW")
+    energy_mwh: float = Field(gt=0, description="nameplate energy, MWh")
+    charge_efficiency: Efficiency = 0.95
+    discharge_efficiency: Efficiency = 0.95
+    soc_min: Fraction = 0.0
+    soc_max: Fraction = 1.0
+    soc_initial: Fraction = 0.5
+    final_soc: Union[Literal["free", "at_least_initial", "equal_initial"], Fraction] = Field(
+        "at_least_initial",
+        description="free, at_least_initial, equal_initial, or a SoC fraction to reach exactly",
+    )
+    standby_loss_per_hour: float = Field(0.0, ge=0.0, lt=1.0, description="fraction of stored energy lost per hour")
+    degradation_cost_eur_mwh: float = Field(0.0, ge=0.0, description="cost per MWh discharged")
+    max_cycles_per_day: float | None = Field(None, gt=0, description="discharged energy per local day / usable energy")
+
+    @model_validator(mode="after")
+    def _soc_order(self) -> "Battery":
+        if self.soc_min >= self.soc_max:
+            raise ValueError(f"soc_min ({self.soc_min}) must be below soc_max ({self.soc_max})")
+        if not self.soc_min <= self.soc_initial <= self.soc_max:
+            raise ValueError(
+                f"soc_initial ({self.soc_initial}) lies outside [soc_min, soc_max] = [{self.soc_min}, {self.soc_max}]"
+            )
+        if isinstance(self.final_soc, float) and not self.soc_min <= self.final_soc <= self.soc_max:
+            raise ValueError(f"final_soc ({self.final_soc}) lies outside [soc_min, soc_max]")
+        return self
+
+    @property
+    def usable_mwh(self) -> float:
+        return self.energy_mwh * (self.soc_max - self.soc_min)
+
+
+class PV(_Strict):
+    """Co-located PV: capacity and a generation profile (used by the simulation issue)."""
+
+    type: Literal["pv"] = "pv"
+    id: str = Field(min_length=1)
+    capacity_mw: float = Field(gt=0)
+    profile: str = Field(description="path, sample:NAME or scenario:NAME of a profile series")
+
+
+class Wind(_Strict):
+    """Co-located wind: capacity and a generation profile (used by the simulation issue)."""
+
+    type: Literal["wind"] = "wind"
+    id: str = Field(min_length=1)
+    capacity_mw: float = Field(gt=0)
+    profile: str = Field(description="path, sample:NAME or scenario:NAME of a profile series")
+
+
+Asset = Annotated[Union[Battery, PV, Wind], Field(discriminator="type")]
+
+
+class POI(_Strict):
+    """Point of interconnection limits, MW (both >= 0)."""
+
+    import_mw: float = Field(ge=0)
+    export_mw: float = Field(ge=0)
+
+
+class Markets(_Strict):
+    """Which products the site trades and how reserves are dimensioned."""
+
+    products: tuple[str, ...] = ("da",)
+    reserve_duration_h: dict[str, float] = Field(
+        default_factory=dict, description="full-activation energy reservation per reserve product, hours"
+    )
+
+    @field_validator("products", mode="before")
+    @classmethod
+    def _products(cls, v):
+        try:
+            return parse_products(v)
+        except KeyError as e:
+            raise ValueError(e.args[0]) from None
+
+    @field_validator("reserve_duration_h")
+    @classmethod
+    def _durations(cls, v: dict[str, float]):
+        for name, hours in v.items():
+            if name not in PRODUCTS or not PRODUCTS[name].is_reserve:
+                raise ValueError(f"{name!r} is not a reserve product")
+            if not 0 <= hours <= 24:
+                raise ValueError(f"{name}: {hours} h is not within 0..24 h")
+        return v
+
+    def duration_h(self, product: str) -> float:
+        return self.reserve_duration_h.get(product, PRODUCTS[product].energy_duration_h)
+
+
+class Site(_Strict):
+    """A site: one zone, one POI, one or more assets behind it."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    id: str = Field(min_length=1)
+    zone: str
+    poi: POI
+    assets: list[Asset] = Field(min_length=1)
+    markets: Markets = Markets()
+
+    @field_validator("zone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        try:
+            return get_zone(v).code
+        except KeyError as e:
+            raise ValueError(e.args[0]) from None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Site":
+        ids = [a.id for a in self.assets]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"asset ids must be unique; repeated: {', '.join(dupes)}")
+        if not self.batteries:
+            raise ValueError("a site needs at least one battery asset")
+        try:
+            get_zone(self.zone).check_products(self.markets.products)
+        except ValueError as e:
+            raise ValueError(f"markets.products: {e}") from None
+        return self
+
+    @property
+    def batteries(self) -> list[Battery]:
+        return [a for a in self.assets if isinstance(a, Battery)]
+
+    def with_products(self, products) -> "Site":
+        """A copy trading another product selection (the CLI's --products)."""
+        data = self.model_dump()
+        data["markets"]["products"] = products
+        return Site.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "site") -> "Site":
+        try:
+            return cls.model_validate(data)
+        except ValidationError as e:
+            raise ConfigError(format_validation_error(e, source)) from None
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "Site":
+        return cls.from_dict(read_yaml(path), str(path))
+
+
+def read_yaml(path: str | Path) -> dict:
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: no such config file")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{p}: not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def format_validation_error(err: ValidationError, source: str) -> str:
+    """One line per problem: `source: path.to.field: reason`."""
+    lines = []
+    for e in err.errors():
+        loc = [str(x) for x in e["loc"]]
+        # drop pydantic's union-branch tags (e.g. 'battery') so the path reads like the YAML
+        loc = [x for x in loc if x not in ("battery", "pv", "wind", "function-after[_soc_order()]")]
+        path = ".".join(loc) or "(top level)"
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (not part of schema_version 1)"
+        lines.append(f"{source}: {path}: {msg}" if loc else f"{source}: {msg}")
+    return "\n".join(lines)

@@ -1,0 +1,70 @@
+"""`optimize()`: one site, one window, one LP over real prices."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+from ..config import Site
+from ..data.market import MarketPrices, load_market_prices
+from ..errors import InfeasibleError, SolverError
+from ..markets import parse_products
+from . import highs
+from .blocks import Locks, build
+from .diagnose import diagnose, explain
+from .result import OptimizationResult, build_result
+
+
+def optimize(site: Site | str | Path | dict, prices=None, *, reserve_prices=None, start=None, end=None,
+             resolution: str | int = "15min", products=None, binaries: bool = False,
+             backend: str = "highs", pyomo_hook: Callable | None = None, locks: Locks | None = None,
+             fill: str | None = None, market: MarketPrices | None = None, threads: int = 1,
+             time_limit: float | None = None) -> OptimizationResult:
+    """Optimise a site's schedule over a window with perfect knowledge of the given prices.
+
+    site: a Site, a YAML path or a dict. prices: day-ahead source (path, 'sample:NAME',
+    'scenario:NAME', a polars frame with `timestamp` and `da`). reserve_prices: capacity-price
+    sources (`PRODUCT=REF` or a dict). products: a kernel name ('da_plus_fcr_afrr') or a list;
+    default: the site's `markets.products`. binaries: forbid simultaneous charge and discharge
+    (MIP). backend: 'highs' (direct, fast) or 'pyomo' (the bridge; `pyomo_hook(model)` may add
+    constraints). market: prices already on a grid (skips reading files).
+    Raises ConfigError, DataError or InfeasibleError with an explanation.
+    """
+    base_dir = None
+    if isinstance(site, (str, Path)):
+        base_dir = Path(site).parent
+        site = Site.from_yaml(site)
+    elif isinstance(site, dict):
+        site = Site.from_dict(site)
+    if products is not None:
+        site = site.with_products(parse_products(products))
+    if market is None:
+        if prices is None:
+            raise ValueError("optimize needs prices (a source) or market (prices on a grid)")
+        market = load_market_prices(site.zone, site.markets.products, prices, reserve_prices, start, end,
+                                    resolution, fill, base_dir)
+
+    t0 = time.perf_counter()
+    f = build(site, market, site.markets.products, binaries=binaries, locks=locks)
+    lp = f.lp.assemble()
+    if backend == "highs":
+        h = highs.new_highs(threads, time_limit)
+        highs.pass_model(h, lp)
+        build_seconds = time.perf_counter() - t0
+        sol = highs.run(h)
+    elif backend == "pyomo":
+        from .pyomo_bridge import solve_pyomo
+
+        t_build = time.perf_counter()
+        sol, _ = solve_pyomo(lp, [b.id for b in f.batteries], pyomo_hook, threads=threads)
+        build_seconds = time.perf_counter() - t_build - sol.solve_seconds + (t_build - t0)
+    else:
+        raise ValueError(f"backend {backend!r} is not 'highs' or 'pyomo'")
+
+    if sol.status == "infeasible":
+        found = diagnose(lp, market.grid.timestamps)
+        raise InfeasibleError(f"site {site.id}: " + explain(found), [fam for fam, _ in found])
+    if sol.x is None:
+        raise SolverError(f"site {site.id}: HiGHS stopped with status {sol.status}")
+    return build_result(f, sol.x, sol.status, build_seconds, sol.solve_seconds, backend, sol.objective,
+                        {"simplex_iterations": sol.iterations, "binaries": binaries})

@@ -1,0 +1,237 @@
+"""The one formulation: each market product and physical limit is a vectorised block.
+
+Sign convention: power > 0 is discharge / export. Variables per battery `a` and interval `t`:
+charge[a,t] >= 0 and discharge[a,t] >= 0 (MW), soc[a,t] (MWh at the *end* of interval t), and for
+each reserve product p one capacity per bid block, reserve_p[a,b] (MW): a block product is constant
+over its block by construction. The optimise, backtest, simulate, sweep and Serve paths all build
+their problem through `build`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..config import Battery, Site
+from ..data.market import MarketPrices
+from ..markets import PRODUCTS, get_zone
+from .lp import INF, LinearProgram
+
+
+@dataclass
+class Locks:
+    """Commitments the optimiser must keep (already traded, already past). NaN = free.
+
+    net_mw[asset] has one value per interval; reserve_mw[(asset, product)] one per bid block.
+    """
+
+    net_mw: dict[str, np.ndarray] = field(default_factory=dict)
+    reserve_mw: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
+
+
+@dataclass
+class Formulation:
+    """The built LP with handles on its variable groups, for results and re-solves."""
+
+    lp: LinearProgram
+    site: Site
+    market: MarketPrices
+    products: tuple[str, ...]
+    batteries: list[Battery]
+    charge: np.ndarray
+    discharge: np.ndarray
+    soc: np.ndarray
+    reserve: dict[str, np.ndarray]
+    block_of: dict[str, np.ndarray]
+
+
+def _battery_arrays(bats: list[Battery], attr: str) -> np.ndarray:
+    return np.array([getattr(b, attr) for b in bats], dtype=float)[:, None]
+
+
+def battery_block(lp: LinearProgram, bats: list[Battery], T: int, dt: float):
+    """Charge, discharge and SoC with efficiencies and standby loss; SoC limits; final-SoC rule."""
+    A = len(bats)
+    e = _battery_arrays(bats, "energy_mwh")
+    charge = lp.add_vars("charge", (A, T), ("asset", "t"), 0.0, _battery_arrays(bats, "charge_mw"))
+    discharge = lp.add_vars("discharge", (A, T), ("asset", "t"), 0.0, _battery_arrays(bats, "discharge_mw"))
+    soc = lp.add_vars("soc", (A, T), ("asset", "t"), e * _battery_arrays(bats, "soc_min"),
+                      e * _battery_arrays(bats, "soc_max"))
+    keep = (1.0 - _battery_arrays(bats, "standby_loss_per_hour")) ** dt
+    s0 = e[:, 0] * _battery_arrays(bats, "soc_initial")[:, 0]
+    rhs = np.zeros((A, T))
+    rhs[:, 0] = keep[:, 0] * s0
+    rows = np.arange(A * T).reshape(A, T)
+    lp.add_rows("soc_balance", "soc_dynamics", A * T, [
+        (None, soc, 1.0),
+        (rows[:, 1:], soc[:, :-1], -np.broadcast_to(keep, (A, T - 1))),
+        (None, charge, -np.broadcast_to(_battery_arrays(bats, "charge_efficiency"), (A, T)) * dt),
+        (None, discharge, np.broadcast_to(dt / _battery_arrays(bats, "discharge_efficiency"), (A, T))),
+    ], lo=rhs.ravel(), hi=rhs.ravel())
+
+    lo, hi = [], []
+    for b, init in zip(bats, s0):
+        rule = b.final_soc
+        target = b.energy_mwh * rule if isinstance(rule, float) else init
+        lo.append(-INF if rule == "free" else target)
+        hi.append(INF if rule in ("free", "at_least_initial") else target)
+    lp.add_rows("final_soc", "final_soc", A, [(None, soc[:, -1], 1.0)], lo=lo, hi=hi)
+    return charge, discharge, soc, s0
+
+
+def energy_block(lp: LinearProgram, charge, discharge, price: np.ndarray, dt: float) -> None:
+    """Day-ahead energy: buy for charging, sell when discharging (objective is a cost)."""
+    lp.add_cost(charge, np.broadcast_to(price * dt, charge.shape))
+    lp.add_cost(discharge, np.broadcast_to(-price * dt, discharge.shape))
+
+
+def degradation_block(lp: LinearProgram, bats: list[Battery], discharge, dt: float) -> None:
+    """Degradation cost per MWh discharged."""
+    cost = _battery_arrays(bats, "degradation_cost_eur_mwh") * dt
+    if np.any(cost):
+        lp.add_cost(discharge, np.broadcast_to(cost, discharge.shape))
+
+
+def cycle_limit_block(lp: LinearProgram, bats: list[Battery], discharge, day_of: np.ndarray, dt: float) -> None:
+    """Discharged energy per local day <= cycles/day x usable energy (prorated on partial days)."""
+    T = day_of.size
+    n_days = int(day_of.max()) + 1
+    share = np.bincount(day_of, minlength=n_days) / (24.0 / dt)
+    for i, b in enumerate(bats):
+        if b.max_cycles_per_day is None:
+            continue
+        limit = b.max_cycles_per_day * b.usable_mwh * np.minimum(share, 1.0)
+        lp.add_rows(f"cycle_limit[{b.id}]", "cycle_limit", n_days, [(day_of, discharge[i], np.full(T, dt))],
+                    hi=limit)
+
+
+def reserve_block(lp: LinearProgram, bats: list[Battery], product: str, block_of: np.ndarray,
+                  price: np.ndarray, dt: float) -> np.ndarray:
+    """Capacity held per bid block, paid price x MW x hours; bounded by the power it needs."""
+    p = PRODUCTS[product]
+    n_blocks = int(block_of.max()) + 1
+    cap = np.array([min(b.charge_mw if p.provides_down else INF, b.discharge_mw if p.provides_up else INF)
+                    for b in bats])[:, None]
+    pay = np.bincount(block_of, weights=price * dt, minlength=n_blocks)
+    return lp.add_vars(f"reserve_{product}", (len(bats), n_blocks), ("asset", f"block_{product}"), 0.0, cap,
+                       cost=-np.broadcast_to(pay, (len(bats), n_blocks)))
+
+
+def headroom_block(lp: LinearProgram, bats: list[Battery], site: Site, f_reserve: dict, block_of: dict,
+                   charge, discharge, soc, s0: np.ndarray, dt: float) -> None:
+    """Reserve headroom: power both ways at each battery and at the POI, and the energy to run a
+    full activation for each product's duration from the start and the end of every interval."""
+    A, T = charge.shape
+    rows = np.arange(A * T).reshape(A, T)
+    dur = {p: site.markets.duration_h(p) for p in f_reserve}
+    e = _battery_arrays(bats, "energy_mwh")
+    e_min = (e * _battery_arrays(bats, "soc_min")).ravel()
+    e_max = (e * _battery_arrays(bats, "soc_max")).ravel()
+    eta_c = _battery_arrays(bats, "charge_efficiency")
+    eta_d = _battery_arrays(bats, "discharge_efficiency")
+
+    def reserve_terms(direction: str, coef_of) -> list:
+        """One term per reserve product of that direction: its block capacity, per interval."""
+        return [(None, r[:, block_of[p]], np.broadcast_to(coef_of(p), (A, T)))
+                for p, r in f_reserve.items() if getattr(PRODUCTS[p], f"provides_{direction}")]
+
+    up, down = reserve_terms("up", lambda p: 1.0), reserve_terms("down", lambda p: 1.0)
+    if up:
+        lp.add_rows("reserve_power_up", "reserve_power", A * T,
+                    [(None, discharge, 1.0), (None, charge, -1.0), *up],
+                    hi=np.repeat(_battery_arrays(bats, "discharge_mw").ravel(), T))
+        energy_up = reserve_terms("up", lambda p: -dur[p] / eta_d)
+        lp.add_rows("reserve_energy_up_end", "reserve_energy", A * T, [(None, soc, 1.0), *energy_up],
+                    lo=np.repeat(e_min, T))
+        lo_start = np.repeat(e_min, T).reshape(A, T)
+        lo_start[:, 0] -= s0
+        lp.add_rows("reserve_energy_up_start", "reserve_energy", A * T,
+                    [(rows[:, 1:], soc[:, :-1], 1.0), *energy_up], lo=lo_start.ravel())
+    if down:
+        lp.add_rows("reserve_power_down", "reserve_power", A * T,
+                    [(None, charge, 1.0), (None, discharge, -1.0), *down],
+                    hi=np.repeat(_battery_arrays(bats, "charge_mw").ravel(), T))
+        energy_down = reserve_terms("down", lambda p: dur[p] * eta_c)
+        lp.add_rows("reserve_energy_down_end", "reserve_energy", A * T, [(None, soc, 1.0), *energy_down],
+                    hi=np.repeat(e_max, T))
+        hi_start = np.repeat(e_max, T).reshape(A, T)
+        hi_start[:, 0] -= s0
+        lp.add_rows("reserve_energy_down_start", "reserve_energy", A * T,
+                    [(rows[:, 1:], soc[:, :-1], 1.0), *energy_down], hi=hi_start.ravel())
+
+
+def poi_block(lp: LinearProgram, site: Site, f_reserve: dict, block_of: dict, charge, discharge) -> None:
+    """Site net power within the POI limits, including every reserve's activation."""
+    A, T = charge.shape
+    t_idx = np.broadcast_to(np.arange(T), (A, T))
+    up = [(t_idx, r[:, block_of[p]], 1.0) for p, r in f_reserve.items() if PRODUCTS[p].provides_up]
+    down = [(t_idx, r[:, block_of[p]], -1.0) for p, r in f_reserve.items() if PRODUCTS[p].provides_down]
+    net = [(t_idx, discharge, 1.0), (t_idx, charge, -1.0)]
+    lp.add_rows("poi_export", "poi", T, net + up, hi=site.poi.export_mw)
+    lp.add_rows("poi_import", "poi", T, net + down, lo=-site.poi.import_mw)
+
+
+def no_simultaneous_block(lp: LinearProgram, bats: list[Battery], charge, discharge) -> None:
+    """Binaries: a battery either charges or discharges in an interval (MIP; on request only)."""
+    A, T = charge.shape
+    u = lp.add_vars("is_charging", (A, T), ("asset", "t"), 0.0, 1.0, integer=True)
+    lp.add_rows("charge_if_charging", "no_simultaneous", A * T,
+                [(None, charge, 1.0), (None, u, -np.broadcast_to(_battery_arrays(bats, "charge_mw"), (A, T)))], hi=0.0)
+    pdis = np.broadcast_to(_battery_arrays(bats, "discharge_mw"), (A, T))
+    lp.add_rows("discharge_if_not_charging", "no_simultaneous", A * T,
+                [(None, discharge, 1.0), (None, u, pdis)], hi=pdis.ravel())
+
+
+def lock_block(lp: LinearProgram, bats: list[Battery], locks: Locks, charge, discharge, f_reserve: dict) -> None:
+    """Fixed commitments as equality rows (family 'locked'), so infeasibility can name them."""
+    index = {b.id: i for i, b in enumerate(bats)}
+    for asset, values in locks.net_mw.items():
+        if asset not in index:
+            raise KeyError(f"locks: unknown asset {asset!r}")
+        values = np.asarray(values, float)
+        t = np.flatnonzero(~np.isnan(values))
+        if t.size:
+            i = index[asset]
+            lp.add_rows(f"locked_net[{asset}]", "locked", t.size,
+                        [(None, discharge[i, t], 1.0), (None, charge[i, t], -1.0)], lo=values[t], hi=values[t])
+    for (asset, product), values in locks.reserve_mw.items():
+        if product not in f_reserve:
+            raise KeyError(f"locks: product {product!r} is not traded in this run")
+        values = np.asarray(values, float)
+        b = np.flatnonzero(~np.isnan(values))
+        if b.size:
+            lp.add_rows(f"locked_{product}[{asset}]", "locked", b.size,
+                        [(None, f_reserve[product][index[asset], b], 1.0)], lo=values[b], hi=values[b])
+
+
+def build(site: Site, market: MarketPrices, products: tuple[str, ...] | None = None,
+          binaries: bool = False, locks: Locks | None = None) -> Formulation:
+    """Assemble the whole problem for a site over the market's grid."""
+    products = tuple(products or site.markets.products)
+    zone = get_zone(site.zone)
+    zone.check_products(products)
+    market.require(products)
+    grid = market.grid
+    T, dt = grid.periods, grid.dt_hours
+    bats = site.batteries
+    lp = LinearProgram()
+    charge, discharge, soc, s0 = battery_block(lp, bats, T, dt)
+    energy_block(lp, charge, discharge, market.prices["da"], dt)
+    degradation_block(lp, bats, discharge, dt)
+    if any(b.max_cycles_per_day for b in bats):
+        cycle_limit_block(lp, bats, discharge, grid.local_days(zone.timezone), dt)
+    block_of, reserve = {}, {}
+    for p in products:
+        if PRODUCTS[p].is_reserve:
+            block_of[p] = grid.blocks(zone.product_timezone(p), PRODUCTS[p].block_hours)
+            reserve[p] = reserve_block(lp, bats, p, block_of[p], market.prices[p], dt)
+    if reserve:
+        headroom_block(lp, bats, site, reserve, block_of, charge, discharge, soc, s0, dt)
+    if sum(b.discharge_mw for b in bats) > site.poi.export_mw or sum(b.charge_mw for b in bats) > site.poi.import_mw:
+        # otherwise the battery limits (and per-asset headroom rows) already keep the POI: skip the rows
+        poi_block(lp, site, reserve, block_of, charge, discharge)
+    if binaries:
+        no_simultaneous_block(lp, bats, charge, discharge)
+    if locks is not None:
+        lock_block(lp, bats, locks, charge, discharge, reserve)
+    return Formulation(lp, site, market, products, bats, charge, discharge, soc, reserve, block_of)

@@ -1,0 +1,154 @@
+"""A linear program assembled from whole numpy arrays, solved by HiGHS through `passModel`.
+
+Blocks add named variable groups (`add_vars`) and named row groups (`add_rows`) in one call each;
+nothing here loops over time steps in Python. Every row group carries a *family* (soc_dynamics,
+poi, reserve_power, ...) so that an infeasible problem can be explained in those words.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+INF = np.inf
+
+
+@dataclass(frozen=True)
+class VarGroup:
+    name: str
+    offset: int
+    shape: tuple[int, ...]
+    axes: tuple[str, ...]  # names of the index axes, for the Pyomo bridge and results
+    integer: bool = False
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    def cols(self) -> np.ndarray:
+        return self.offset + np.arange(self.size).reshape(self.shape)
+
+
+@dataclass(frozen=True)
+class RowGroup:
+    name: str
+    family: str
+    offset: int
+    size: int
+
+
+class LinearProgram:
+    """min c'x  s.t.  row_lo <= A x <= row_hi,  col_lo <= x <= col_hi."""
+
+    def __init__(self) -> None:
+        self.var_groups: dict[str, VarGroup] = {}
+        self.row_groups: dict[str, RowGroup] = {}
+        self._lo: list[np.ndarray] = []
+        self._hi: list[np.ndarray] = []
+        self._cost: list[np.ndarray] = []
+        self._row_lo: list[np.ndarray] = []
+        self._row_hi: list[np.ndarray] = []
+        self._coo: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.num_col = 0
+        self.num_row = 0
+        self.objective_offset = 0.0
+        self._extra_cost: list[tuple[np.ndarray, np.ndarray]] = []
+
+    # ----------------------------------------------------------------------------- building
+    def add_vars(self, name: str, shape: tuple[int, ...], axes: tuple[str, ...], lo=0.0, hi=INF,
+                 cost=0.0, integer: bool = False) -> np.ndarray:
+        """Add a variable group; returns its column indices shaped like `shape`."""
+        group = VarGroup(name, self.num_col, tuple(shape), tuple(axes), integer)
+        n = group.size
+        self._lo.append(np.broadcast_to(np.asarray(lo, float), shape).ravel().copy())
+        self._hi.append(np.broadcast_to(np.asarray(hi, float), shape).ravel().copy())
+        self._cost.append(np.broadcast_to(np.asarray(cost, float), shape).ravel().copy())
+        self.var_groups[name] = group
+        self.num_col += n
+        return group.cols()
+
+    def add_cost(self, cols: np.ndarray, values) -> None:
+        """Add to the objective coefficients of existing columns (summed on assembly)."""
+        cols = np.asarray(cols)
+        self._extra_cost.append((cols.ravel(), np.broadcast_to(np.asarray(values, float), cols.shape).ravel()))
+
+    def add_rows(self, name: str, family: str, n: int, terms, lo=-INF, hi=INF) -> int:
+        """Add `n` rows: sum over terms of coef * x[col], term = (row_index, col, coef) arrays.
+
+        `row_index` in 0..n-1 says which new row each entry belongs to; pass None for 'entry i
+        goes to row i'. Returns the offset of the first new row.
+        """
+        offset = self.num_row
+        for row_index, cols, coefs in terms:
+            cols = np.asarray(cols)
+            vals = np.broadcast_to(np.asarray(coefs, float), cols.shape).ravel()
+            cols = cols.ravel()
+            rows = np.arange(cols.size) if row_index is None else np.asarray(row_index).ravel()
+            self._coo.append((rows + offset, cols, vals))
+        self._row_lo.append(np.broadcast_to(np.asarray(lo, float), (n,)).copy())
+        self._row_hi.append(np.broadcast_to(np.asarray(hi, float), (n,)).copy())
+        self.row_groups[name] = RowGroup(name, family, offset, n)
+        self.num_row += n
+        return offset
+
+    # ----------------------------------------------------------------------------- assembly
+    def assemble(self) -> "AssembledLP":
+        cost = np.concatenate(self._cost) if self._cost else np.zeros(0)
+        for cols, vals in self._extra_cost:
+            np.add.at(cost, cols, vals)
+        if self._coo:
+            rows = np.concatenate([r for r, _, _ in self._coo])
+            cols = np.concatenate([c for _, c, _ in self._coo])
+            vals = np.concatenate([v for _, _, v in self._coo])
+        else:
+            rows = cols = np.zeros(0, dtype=np.int64)
+            vals = np.zeros(0)
+        a = sp.csc_matrix((vals, (rows, cols)), shape=(self.num_row, self.num_col))
+        a.sum_duplicates()
+        a.eliminate_zeros()
+        integrality = np.zeros(self.num_col, dtype=np.uint8)
+        for g in self.var_groups.values():
+            if g.integer:
+                integrality[g.offset:g.offset + g.size] = 1
+        return AssembledLP(
+            cost=cost, col_lo=np.concatenate(self._lo), col_hi=np.concatenate(self._hi),
+            row_lo=np.concatenate(self._row_lo) if self._row_lo else np.zeros(0),
+            row_hi=np.concatenate(self._row_hi) if self._row_hi else np.zeros(0),
+            a=a, integrality=integrality, var_groups=dict(self.var_groups),
+            row_groups=dict(self.row_groups), objective_offset=self.objective_offset,
+        )
+
+
+@dataclass
+class AssembledLP:
+    cost: np.ndarray
+    col_lo: np.ndarray
+    col_hi: np.ndarray
+    row_lo: np.ndarray
+    row_hi: np.ndarray
+    a: sp.csc_matrix
+    integrality: np.ndarray
+    var_groups: dict[str, VarGroup]
+    row_groups: dict[str, RowGroup]
+    objective_offset: float = 0.0
+
+    @property
+    def is_mip(self) -> bool:
+        return bool(self.integrality.any())
+
+    def family_of_rows(self) -> np.ndarray:
+        fam = np.empty(self.a.shape[0], dtype=object)
+        for g in self.row_groups.values():
+            fam[g.offset:g.offset + g.size] = g.family
+        return fam
+
+    def row_group_at(self, row: int) -> RowGroup:
+        for g in self.row_groups.values():
+            if g.offset <= row < g.offset + g.size:
+                return g
+        raise IndexError(row)
+
+    def values(self, x: np.ndarray, name: str) -> np.ndarray:
+        g = self.var_groups[name]
+        return x[g.offset:g.offset + g.size].reshape(g.shape)

@@ -1,0 +1,132 @@
+"""Schedules and money out of a solved formulation: polars frames, Parquet / CSV, summary.json."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from ..markets import PRODUCTS
+from ..timegrid import iso
+from .blocks import Formulation
+
+
+@dataclass
+class OptimizationResult:
+    """`schedule`: one row per interval and asset; `site_schedule`: one row per interval."""
+
+    schedule: pl.DataFrame
+    site_schedule: pl.DataFrame
+    summary: dict
+    formulation: Formulation | None = field(default=None, repr=False)
+
+    @property
+    def revenue_eur(self) -> float:
+        return self.summary["revenue_eur"]
+
+    @property
+    def status(self) -> str:
+        return self.summary["status"]
+
+    def write(self, out_dir: str | Path, formats: tuple[str, ...] = ("parquet",)) -> Path:
+        """Write schedule.{parquet,csv}, site_schedule.{parquet,csv} and summary.json into out_dir."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        for fmt in formats:
+            for name, frame in (("schedule", self.schedule), ("site_schedule", self.site_schedule)):
+                path = out / f"{name}.{fmt}"
+                tmp = path.with_suffix(path.suffix + ".tmp")
+                frame.write_parquet(tmp) if fmt == "parquet" else frame.write_csv(tmp)
+                tmp.replace(path)  # atomic: a reader never sees half a file
+        (out / "summary.json").write_text(json.dumps(self.summary, indent=2) + "\n")
+        return out
+
+    def describe(self) -> str:
+        s = self.summary
+        lines = [
+            f"site {s['site']} ({s['zone']}), {s['window']['start']} .. {s['window']['end']}, "
+            f"{s['window']['intervals']} x {s['window']['resolution_min']} min, products {', '.join(s['products'])}",
+            f"status {s['status']}; build {s['build_seconds']:.3f} s, solve {s['solve_seconds']:.3f} s ({s['backend']})",
+            f"revenue {s['revenue_eur']:,.2f} EUR",
+        ]
+        for p, v in s["revenue_by_product_eur"].items():
+            lines.append(f"  {PRODUCTS[p].label:<34} {v:>14,.2f} EUR")
+        if s["degradation_cost_eur"]:
+            lines.append(f"  {'degradation cost':<34} {-s['degradation_cost_eur']:>14,.2f} EUR")
+            lines.append(f"profit {s['profit_eur']:,.2f} EUR")
+        for a, v in s["assets"].items():
+            lines.append(f"  asset {a}: {v['revenue_eur']:,.2f} EUR, {v['equivalent_full_cycles']:.1f} full cycles")
+        return "\n".join(lines)
+
+
+def build_result(f: Formulation, x: np.ndarray, status: str, build_seconds: float, solve_seconds: float,
+                 backend: str, objective: float, extra: dict | None = None) -> OptimizationResult:
+    lp = f.lp
+    grid = f.market.grid
+    A, T, dt = len(f.batteries), grid.periods, grid.dt_hours
+    col = lambda cols: x[cols]  # noqa: E731 - column values, same shape as the handle
+    charge, discharge, soc = col(f.charge), col(f.discharge), col(f.soc)
+    net = discharge - charge
+    reserves = {p: col(r)[:, f.block_of[p]] for p, r in f.reserve.items()}
+    da = f.market.prices["da"]
+    revenue = {"da": da * net * dt}
+    revenue.update({p: f.market.prices[p] * reserves[p] * dt for p in reserves})
+    deg = np.array([b.degradation_cost_eur_mwh for b in f.batteries])[:, None] * discharge * dt
+    total = sum(revenue.values())
+
+    ts = np.tile(grid.timestamps, A)
+    ids = np.repeat([b.id for b in f.batteries], T)
+    energy = np.array([b.energy_mwh for b in f.batteries])[:, None]
+    cols = {
+        "timestamp": pl.Series(ts).dt.replace_time_zone("UTC"),
+        "asset": ids,
+        "charge_mw": charge.ravel(), "discharge_mw": discharge.ravel(), "net_mw": net.ravel(),
+        "soc_end_mwh": soc.ravel(), "soc_end_frac": (soc / energy).ravel(),
+        **{f"reserve_{p}_mw": r.ravel() for p, r in reserves.items()},
+        "price_da_eur_mwh": np.tile(da, A),
+        **{f"revenue_{p}_eur": v.ravel() for p, v in revenue.items()},
+        "degradation_cost_eur": deg.ravel(),
+        "revenue_eur": total.ravel(),
+        "site_net_mw": np.tile(net.sum(axis=0), A),
+    }
+    schedule = pl.DataFrame(cols)
+    site = pl.DataFrame({
+        "timestamp": grid.series(),
+        "net_mw": net.sum(axis=0),
+        "import_mw": np.maximum(-net.sum(axis=0), 0.0), "export_mw": np.maximum(net.sum(axis=0), 0.0),
+        **{f"reserve_{p}_mw": r.sum(axis=0) for p, r in reserves.items()},
+        "price_da_eur_mwh": da,
+        **{f"revenue_{p}_eur": v.sum(axis=0) for p, v in revenue.items()},
+        "revenue_eur": total.sum(axis=0),
+    })
+    by_product = {p: float(v.sum()) for p, v in revenue.items()}
+    rev = float(sum(by_product.values()))
+    summary = {
+        "site": f.site.id, "zone": f.site.zone, "products": list(f.products),
+        "window": {"start": iso(grid.start), "end": iso(grid.end), "resolution_min": grid.resolution_min,
+                   "intervals": T},
+        "status": status,
+        "revenue_eur": rev,
+        "revenue_by_product_eur": by_product,
+        "degradation_cost_eur": float(deg.sum()),
+        "profit_eur": rev - float(deg.sum()),
+        "objective_eur": -objective,
+        "assets": {
+            b.id: {
+                "revenue_eur": float(total[i].sum()),
+                "charged_mwh": float(charge[i].sum() * dt),
+                "discharged_mwh": float(discharge[i].sum() * dt),
+                "equivalent_full_cycles": float(discharge[i].sum() * dt / b.usable_mwh),
+            }
+            for i, b in enumerate(f.batteries)
+        },
+        "backend": backend,
+        "build_seconds": build_seconds,
+        "solve_seconds": solve_seconds,
+        "num_variables": lp.num_col, "num_constraints": lp.num_row,
+        "data_sources": f.market.sources,
+        **(extra or {}),
+    }
+    return OptimizationResult(schedule, site, summary, f)

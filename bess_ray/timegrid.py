@@ -1,0 +1,105 @@
+"""The optimisation time grid: UTC interval starts at a fixed resolution. One place for time.
+
+Everything inside bess-ray is UTC; a timestamp is the start of its interval. Local time appears only
+when a market needs it (the market day, 4-hour reserve blocks) and is computed from UTC instants.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import numpy as np
+import polars as pl
+
+US_PER_MIN = 60_000_000
+
+
+def parse_resolution(value: str | int) -> int:
+    """'15min', '60min', '1h', 'PT15M' or minutes -> minutes."""
+    if isinstance(value, int):
+        minutes = value
+    else:
+        m = re.fullmatch(r"\s*(?:PT)?(\d+)\s*(min|m|h|H|M)?\s*", str(value))
+        if not m:
+            raise ValueError(f"resolution {value!r} is not like '15min' or '60min'")
+        minutes = int(m.group(1)) * (60 if (m.group(2) or "min").lower() == "h" else 1)
+    if minutes <= 0 or 1440 % minutes:
+        raise ValueError(f"resolution {value!r} must divide a day into whole intervals")
+    return minutes
+
+
+def to_utc(value: str | datetime | np.datetime64) -> np.datetime64:
+    """An ISO string or datetime (naive = UTC) -> numpy datetime64[us] in UTC."""
+    if isinstance(value, np.datetime64):
+        return value.astype("datetime64[us]")
+    if isinstance(value, str):
+        text = value.strip().replace("Z", "+00:00")
+        try:
+            value = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"{value!r} is not an ISO-8601 time") from None
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    return np.datetime64(value, "us")
+
+
+def iso(t: np.datetime64) -> str:
+    """UTC instant as '2023-01-01T00:00:00Z'."""
+    return f"{np.datetime_as_string(np.datetime64(t, 's'))}Z"
+
+
+@dataclass(frozen=True)
+class TimeGrid:
+    """`periods` intervals of `resolution_min` minutes from `start` (UTC)."""
+
+    start: np.datetime64
+    periods: int
+    resolution_min: int = 15
+
+    @classmethod
+    def from_range(cls, start, end, resolution: str | int = "15min") -> "TimeGrid":
+        res = parse_resolution(resolution)
+        s, e = to_utc(start), to_utc(end)
+        span_min = int((e - s) // np.timedelta64(1, "m"))
+        if span_min <= 0:
+            raise ValueError(f"end {end} must be after start {start}")
+        if (s - s.astype("datetime64[D]")) // np.timedelta64(1, "m") % res:
+            raise ValueError(f"start {start} is not aligned to the {res}-minute grid")
+        return cls(s, span_min // res, res)
+
+    @property
+    def dt_hours(self) -> float:
+        return self.resolution_min / 60.0
+
+    @property
+    def end(self) -> np.datetime64:
+        return self.start + np.timedelta64(self.periods * self.resolution_min, "m")
+
+    @property
+    def timestamps(self) -> np.ndarray:
+        step = np.timedelta64(self.resolution_min, "m")
+        return self.start + np.arange(self.periods) * step
+
+    def series(self) -> pl.Series:
+        return pl.Series("timestamp", self.timestamps).dt.replace_time_zone("UTC")
+
+    def _local(self, tz: str) -> pl.DataFrame:
+        local = self.series().dt.convert_time_zone(tz)
+        return pl.DataFrame({"date": local.dt.date(), "hour": local.dt.hour(), "minute": local.dt.minute()})
+
+    def local_days(self, tz: str) -> np.ndarray:
+        """Index 0..D-1 of the local calendar day of each interval."""
+        dates = self._local(tz)["date"].to_numpy()
+        return np.unique(dates, return_inverse=True)[1].astype(np.int64)
+
+    def blocks(self, tz: str, block_hours: float) -> np.ndarray:
+        """Index 0..B-1 of the local-time bid block of each interval (blocks start at local midnight)."""
+        loc = self._local(tz)
+        minutes = loc["hour"].to_numpy().astype(np.int64) * 60 + loc["minute"].to_numpy()
+        block_min = max(int(round(block_hours * 60)), self.resolution_min)
+        day = np.unique(loc["date"].to_numpy(), return_inverse=True)[1].astype(np.int64)
+        key = day * (1440 // block_min + 1) + minutes // block_min
+        # keys are monotone in time, so consecutive-run numbering keeps blocks contiguous
+        return np.concatenate([[0], np.cumsum(key[1:] != key[:-1])]).astype(np.int64)
+
