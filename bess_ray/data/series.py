@@ -187,8 +187,17 @@ def _generic(raw: pl.DataFrame, product: str | None, column: str | None, unit: s
 
 # ---------------------------------------------------------------------------------------- entry point
 def resolve(ref: str | Path, base_dir: Path | None = None) -> tuple[Path | None, dict, str]:
-    """Reference -> (path or None for a stored scenario, default options, display name)."""
+    """Reference -> (path or None for a stored scenario, default options, display name).
+
+    A suffix `@YEAR` (or `@FROM:TO`) re-stamps the series' year onto another year, see
+    `transforms.restamp_year`: `sample:FCR_2021@2023`.
+    """
     text = str(ref)
+    m = re.fullmatch(r"(.+)@(?:(\d{4}):)?(\d{4})", text)
+    if m:
+        path, opts, _ = resolve(m.group(1), base_dir)
+        opts["restamp"] = (int(m.group(2)) if m.group(2) else None, int(m.group(3)))
+        return path, opts, text
     if text.startswith("sample:"):
         path, opts = sample_path(text.removeprefix("sample:"))
         return path, opts, text
@@ -216,7 +225,8 @@ def read_series(ref: str | Path, *, product: str | None = None, column: str | No
     if path is None:
         from ..store.scenarios import ScenarioStore
 
-        return ScenarioStore().load(source.removeprefix("scenario:"))
+        series = ScenarioStore().load(source.removeprefix("scenario:").split("@")[0])
+        return _restamped(series, defaults.get("restamp"), zone, source)
     product = product or defaults.get("product")
     column = column or defaults.get("column")
     unit = unit or defaults.get("unit")
@@ -267,7 +277,17 @@ def read_series(ref: str | Path, *, product: str | None = None, column: str | No
         report = quality.DataReport(source, report.rows, res, [], filled=n)
     report.raise_if_bad("Fix the file, or for gaps and NaN pass a fill policy (--fill ffill|linear|zero).")
     frame = frame.select("timestamp", "end", *value_cols)
-    return Series(frame, res, source, report, units)
+    return _restamped(Series(frame, res, source, report, units), defaults.get("restamp"), zone or None, source)
+
+
+def _restamped(series: Series, restamp, zone: str | None, source: str) -> Series:
+    if not restamp:
+        return series
+    from .transforms import restamp_year
+
+    tz = get_zone(zone).timezone if zone else "UTC"
+    frame = restamp_year(series.frame, restamp[1], restamp[0], tz)
+    return Series(frame, series.resolution_min, source, series.report, series.units)
 
 
 def _resolution(wall: pl.Series) -> int:

@@ -122,7 +122,6 @@ def headroom_block(lp: LinearProgram, bats: list[Battery], site: Site, f_reserve
     """Reserve headroom: power both ways at each battery and at the POI, and the energy to run a
     full activation for each product's duration from the start and the end of every interval."""
     A, T = charge.shape
-    rows = np.arange(A * T).reshape(A, T)
     dur = {p: site.markets.duration_h(p) for p in f_reserve}
     e = _battery_arrays(bats, "energy_mwh")
     e_min = (e * _battery_arrays(bats, "soc_min")).ravel()
@@ -136,6 +135,14 @@ def headroom_block(lp: LinearProgram, bats: list[Battery], site: Site, f_reserve
                 for p, r in f_reserve.items() if getattr(PRODUCTS[p], f"provides_{direction}")]
 
     up, down = reserve_terms("up", lambda p: 1.0), reserve_terms("down", lambda p: 1.0)
+    # Inside a block the SoC at the start of an interval is the end of the one before, already
+    # bounded with the same reserve: start-of-interval rows are needed only where a block begins.
+    starts = np.flatnonzero(np.r_[True, np.any([np.diff(b) != 0 for b in block_of.values()], axis=0)])
+    srows = np.arange(A * starts.size).reshape(A, starts.size)
+
+    def at_starts(terms: list) -> list:
+        return [(None, cols[:, starts], coefs[:, starts]) for _, cols, coefs in terms]
+
     if up:
         lp.add_rows("reserve_power_up", "reserve_power", A * T,
                     [(None, discharge, 1.0), (None, charge, -1.0), *up],
@@ -143,10 +150,10 @@ def headroom_block(lp: LinearProgram, bats: list[Battery], site: Site, f_reserve
         energy_up = reserve_terms("up", lambda p: -dur[p] / eta_d)
         lp.add_rows("reserve_energy_up_end", "reserve_energy", A * T, [(None, soc, 1.0), *energy_up],
                     lo=np.repeat(e_min, T))
-        lo_start = np.repeat(e_min, T).reshape(A, T)
+        lo_start = np.repeat(e_min[:, None], starts.size, axis=1)
         lo_start[:, 0] -= s0
-        lp.add_rows("reserve_energy_up_start", "reserve_energy", A * T,
-                    [(rows[:, 1:], soc[:, :-1], 1.0), *energy_up], lo=lo_start.ravel())
+        lp.add_rows("reserve_energy_up_start", "reserve_energy", A * starts.size,
+                    [(srows[:, 1:], soc[:, starts[1:] - 1], 1.0), *at_starts(energy_up)], lo=lo_start.ravel())
     if down:
         lp.add_rows("reserve_power_down", "reserve_power", A * T,
                     [(None, charge, 1.0), (None, discharge, -1.0), *down],
@@ -154,10 +161,10 @@ def headroom_block(lp: LinearProgram, bats: list[Battery], site: Site, f_reserve
         energy_down = reserve_terms("down", lambda p: dur[p] * eta_c)
         lp.add_rows("reserve_energy_down_end", "reserve_energy", A * T, [(None, soc, 1.0), *energy_down],
                     hi=np.repeat(e_max, T))
-        hi_start = np.repeat(e_max, T).reshape(A, T)
+        hi_start = np.repeat(e_max[:, None], starts.size, axis=1)
         hi_start[:, 0] -= s0
-        lp.add_rows("reserve_energy_down_start", "reserve_energy", A * T,
-                    [(rows[:, 1:], soc[:, :-1], 1.0), *energy_down], hi=hi_start.ravel())
+        lp.add_rows("reserve_energy_down_start", "reserve_energy", A * starts.size,
+                    [(srows[:, 1:], soc[:, starts[1:] - 1], 1.0), *at_starts(energy_down)], hi=hi_start.ravel())
 
 
 def poi_block(lp: LinearProgram, site: Site, f_reserve: dict, block_of: dict, charge, discharge) -> None:

@@ -95,8 +95,10 @@ class LinearProgram:
     # ----------------------------------------------------------------------------- assembly
     def assemble(self) -> "AssembledLP":
         cost = np.concatenate(self._cost) if self._cost else np.zeros(0)
-        for cols, vals in self._extra_cost:
-            np.add.at(cost, cols, vals)
+        if self._extra_cost:  # bincount sums repeated columns, far faster than np.add.at
+            cols = np.concatenate([c for c, _ in self._extra_cost])
+            vals = np.concatenate([v for _, v in self._extra_cost])
+            cost = cost + np.bincount(cols, weights=vals, minlength=cost.size)
         if self._coo:
             rows = np.concatenate([r for r, _, _ in self._coo])
             cols = np.concatenate([c for _, c, _ in self._coo])

@@ -1,0 +1,138 @@
+"""The `bess-ray` command. Imports stay inside each command so that start-up is fast and
+`optimize` never imports Ray."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .errors import BessRayError
+
+
+def _add_price_args(p: argparse.ArgumentParser, required: bool) -> None:
+    p.add_argument("--prices", required=required, metavar="SOURCE",
+                   help="day-ahead prices: a CSV/Parquet file, sample:NAME or scenario:NAME "
+                        "(suffix @YEAR re-stamps onto another year)")
+    p.add_argument("--reserve-prices", nargs="*", default=[], metavar="[PRODUCT=]SOURCE",
+                   help="capacity prices, one or more sources; PRODUCT= picks one column")
+    p.add_argument("--fill", choices=["ffill", "linear", "zero"], help="fill gaps and NaN instead of failing")
+
+
+def cmd_optimize(a: argparse.Namespace) -> int:
+    from .optimize import optimize
+
+    result = optimize(a.site, a.prices, reserve_prices=a.reserve_prices, start=a.start, end=a.end,
+                      resolution=a.resolution, products=a.products, binaries=a.binaries, backend=a.backend,
+                      fill=a.fill)
+    out = result.write(a.out, tuple(a.format))
+    print(result.describe())
+    print(f"wrote {out}/schedule.{a.format[0]}, site_schedule.{a.format[0]}, summary.json")
+    return 0
+
+
+def cmd_validate(a: argparse.Namespace) -> int:
+    from .validate import validate_file
+
+    for line in validate_file(a.file, a.prices, a.reserve_prices, a.fill):
+        print(line)
+    return 0
+
+
+def cmd_data(a: argparse.Namespace) -> int:
+    from .store.scenarios import ScenarioStore
+
+    store = ScenarioStore()
+    if a.data_cmd == "import":
+        from .data.series import read_series
+
+        series = read_series(a.file, product=a.product, column=a.column, unit=a.unit, tz=a.tz, zone=a.zone,
+                             fill=a.fill)
+        meta = store.add(a.name, series, zone=a.zone, description=a.description or "", replace=a.replace)
+        print(f"imported {a.name}: {meta['rows']} rows, {', '.join(meta['columns'])}, "
+              f"{meta['start_utc']} .. {meta['end_utc']}, {meta['resolution_min']} min")
+        print(series.report)
+    elif a.data_cmd == "list":
+        rows = store.list()
+        if not rows:
+            print(f"no scenarios in {store.root} (bess-ray data import FILE --name NAME)")
+        for m in rows:
+            print(f"{m['name']:<24} {','.join(m['columns']):<22} {m['start_utc']} .. {m['end_utc']} "
+                  f"{m['resolution_min']:>4} min {m['rows']:>7} rows  {m['source']}")
+    elif a.data_cmd == "show":
+        meta = store.get(a.name)
+        if meta is None:
+            raise BessRayError(f"unknown scenario {a.name!r}")
+        print(json.dumps(meta, indent=2))
+        print(store.load(a.name).frame.head(a.head))
+    elif a.data_cmd == "delete":
+        if not store.delete(a.name):
+            raise BessRayError(f"unknown scenario {a.name!r}")
+        print(f"deleted {a.name}")
+    elif a.data_cmd == "samples":
+        from .data.samples import SAMPLES
+
+        for name, s in SAMPLES.items():
+            print(f"sample:{name:<24} {s.description}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="bess-ray", description="Battery energy storage on real market data.")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    p = sub.add_parser("optimize", help="optimise a site over a price window (perfect foresight)")
+    p.add_argument("--site", required=True, help="site YAML")
+    _add_price_args(p, required=True)
+    p.add_argument("--start", help="window start, ISO-8601 (UTC unless an offset is given)")
+    p.add_argument("--end", help="window end (exclusive)")
+    p.add_argument("--resolution", default="15min", help="15min (default) or 60min")
+    p.add_argument("--products", help="kernel (da_only, da_plus_fcr, da_plus_afrr, da_plus_fcr_afrr, "
+                                      "da_plus_fcrn_fcrd) or a comma list; default: the site's")
+    p.add_argument("--binaries", action="store_true", help="forbid simultaneous charge and discharge (MIP)")
+    p.add_argument("--backend", choices=["highs", "pyomo"], default="highs")
+    p.add_argument("--format", nargs="+", choices=["parquet", "csv"], default=["parquet"])
+    p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.set_defaults(func=cmd_optimize)
+
+    p = sub.add_parser("validate", help="check a site config and the data it references")
+    p.add_argument("file", type=Path)
+    _add_price_args(p, required=False)
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("data", help="the scenario store: import, list, show, delete; bundled samples")
+    dsub = p.add_subparsers(dest="data_cmd", required=True)
+    d = dsub.add_parser("import", help="check a CSV/Parquet series and store it as a named scenario")
+    d.add_argument("file")
+    d.add_argument("--name", required=True)
+    d.add_argument("--product", help="quantity of a one-column file: da, fcr, afrr_up, ... or profile")
+    d.add_argument("--column", help="the value column to take")
+    d.add_argument("--unit", help="eur_mwh, eur_kwh, eur_mw_h or eur_mw_block (else read from the column name)")
+    d.add_argument("--tz", help="time zone of naive timestamps (default UTC)")
+    d.add_argument("--zone", help="bidding zone, to pick from multi-zone files")
+    d.add_argument("--fill", choices=["ffill", "linear", "zero"])
+    d.add_argument("--description")
+    d.add_argument("--replace", action="store_true", help="replace a scenario of the same name")
+    d = dsub.add_parser("list", help="list stored scenarios")
+    d = dsub.add_parser("show", help="metadata and first rows of a scenario")
+    d.add_argument("name")
+    d.add_argument("--head", type=int, default=5)
+    d = dsub.add_parser("delete", help="delete a scenario and its data file")
+    d.add_argument("name")
+    dsub.add_parser("samples", help="list the bundled real data samples")
+    p.set_defaults(func=cmd_data)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (BessRayError, KeyError, ValueError) as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+        print(f"error: {msg}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
