@@ -14,6 +14,7 @@ import numpy as np
 
 from ..config import Battery, Site
 from ..data.market import MarketPrices
+from ..errors import InfeasibleError
 from ..markets import PRODUCTS, get_zone
 from .lp import INF, LinearProgram
 
@@ -79,10 +80,15 @@ def battery_block(lp: LinearProgram, bats: list[Battery], T: int, dt: float):
     return charge, discharge, soc, s0
 
 
+# A throughput cost far below any price tick: among equally good schedules the optimiser idles
+# rather than cycling for nothing or charging and discharging at once at zero spread.
+TIE_BREAK_EUR_MWH = 1e-6
+
+
 def energy_block(lp: LinearProgram, charge, discharge, price: np.ndarray, dt: float) -> None:
     """Day-ahead energy: buy for charging, sell when discharging (objective is a cost)."""
-    lp.add_cost(charge, np.broadcast_to(price * dt, charge.shape))
-    lp.add_cost(discharge, np.broadcast_to(-price * dt, discharge.shape))
+    lp.add_cost(charge, np.broadcast_to((price + TIE_BREAK_EUR_MWH) * dt, charge.shape))
+    lp.add_cost(discharge, np.broadcast_to((-price + TIE_BREAK_EUR_MWH) * dt, discharge.shape))
 
 
 def degradation_block(lp: LinearProgram, bats: list[Battery], discharge, dt: float) -> None:
@@ -206,6 +212,13 @@ def lock_block(lp: LinearProgram, bats: list[Battery], locks: Locks, charge, dis
             raise KeyError(f"locks: product {product!r} is not traded in this run")
         values = np.asarray(values, float)
         b = np.flatnonzero(~np.isnan(values))
+        limit = min(bats[index[asset]].charge_mw if PRODUCTS[product].provides_down else INF,
+                    bats[index[asset]].discharge_mw if PRODUCTS[product].provides_up else INF)
+        over = b[values[b] > limit + 1e-9]
+        if over.size:
+            raise InfeasibleError(
+                f"a reserve commitment that cannot be delivered: {product} locked at {values[over[0]]:g} MW "
+                f"for {asset} in block {over[0]}, above its {limit:g} MW of power", ["reserve_power"])
         if b.size:
             lp.add_rows(f"locked_{product}[{asset}]", "locked", b.size,
                         [(None, f_reserve[product][index[asset], b], 1.0)], lo=values[b], hi=values[b])

@@ -1,8 +1,9 @@
 """Explain an infeasible problem in the words of its constraint families, not a solver code.
 
-Elastic filter: every row gets a pair of non-negative slack columns that cost 1 per unit, the
-original costs are dropped, and the relaxed LP is solved once. The families whose rows need slack
-are the ones in conflict; the first such row of each says where in time.
+First a deletion test: drop one family of rows at a time (never the SoC physics) and keep the
+families whose removal makes the problem feasible. If no single family explains it, an elastic
+filter: every row gets non-negative slack costing 1 per unit and the families whose rows need
+slack are reported. Either way the first offending row of a family says where in time.
 """
 from __future__ import annotations
 
@@ -25,8 +26,31 @@ FAMILY_TEXT = {
 }
 
 
+def _feasible_without(lp: AssembledLP, family: str) -> bool:
+    fam = lp.family_of_rows()
+    drop = fam == family
+    relaxed = AssembledLP(np.zeros_like(lp.cost), lp.col_lo, lp.col_hi, np.where(drop, -np.inf, lp.row_lo),
+                          np.where(drop, np.inf, lp.row_hi), lp.a, np.zeros_like(lp.integrality),
+                          lp.var_groups, lp.row_groups)
+    h = new_highs()
+    pass_model(h, relaxed)
+    return run(h).status == "optimal"
+
+
 def diagnose(lp: AssembledLP, timestamps: np.ndarray | None = None, tol: float = 1e-6) -> list[tuple[str, str]]:
     """[(family, 'where and how much')] of the constraint families that make the problem infeasible."""
+    families = list(dict.fromkeys(g.family for g in lp.row_groups.values() if g.family != "soc_dynamics"))
+    culprits = {f for f in families if _feasible_without(lp, f)}
+    found = _elastic(lp, timestamps, tol)
+    if culprits:
+        named = [(f, w) for f, w in found if f in culprits]
+        seen = {f for f, _ in named}
+        return named + [(f, "removing these rows alone makes the problem feasible")
+                        for f in families if f in culprits and f not in seen]
+    return found
+
+
+def _elastic(lp: AssembledLP, timestamps: np.ndarray | None, tol: float) -> list[tuple[str, str]]:
     n_row, n_col = lp.a.shape
     eye = sp.identity(n_row, format="csc")
     elastic = AssembledLP(
