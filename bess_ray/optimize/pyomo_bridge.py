@@ -56,6 +56,8 @@ def to_pyomo(lp: AssembledLP, asset_ids: list[str]):
             expr = LinearExpression(constant=0.0, linear_coefs=csr.data[s:e].tolist(),
                                     linear_vars=[flat[j] for j in csr.indices[s:e]])
             lo, hi = lp.row_lo[r], lp.row_hi[r]
+            if not (np.isfinite(lo) or np.isfinite(hi)):
+                return pyo.Constraint.Skip  # a free row (e.g. final_soc: free)
             if lo == hi:
                 return expr == float(lo)
             return (float(lo) if np.isfinite(lo) else None, expr, float(hi) if np.isfinite(hi) else None)
