@@ -8,11 +8,10 @@ slack are reported. Either way the first offending row of a family says where in
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
 from .highs import new_highs, pass_model, run
 from ..timegrid import iso
-from .lp import AssembledLP
+from .lp import AssembledLP, CscMatrix
 
 FAMILY_TEXT = {
     "soc_dynamics": "state-of-charge dynamics (initial SoC, efficiencies, standby loss)",
@@ -52,13 +51,15 @@ def diagnose(lp: AssembledLP, timestamps: np.ndarray | None = None, tol: float =
 
 def _elastic(lp: AssembledLP, timestamps: np.ndarray | None, tol: float) -> list[tuple[str, str]]:
     n_row, n_col = lp.a.shape
-    eye = sp.identity(n_row, format="csc")
+    ramp = np.arange(n_row, dtype=np.int32)
+    slack = CscMatrix(np.arange(2 * n_row + 1, dtype=np.int32), np.r_[ramp, ramp],
+                      np.r_[np.ones(n_row), -np.ones(n_row)], (n_row, 2 * n_row))
     elastic = AssembledLP(
         cost=np.concatenate([np.zeros(n_col), np.ones(2 * n_row)]),
         col_lo=np.concatenate([lp.col_lo, np.zeros(2 * n_row)]),
         col_hi=np.concatenate([lp.col_hi, np.full(2 * n_row, np.inf)]),
         row_lo=lp.row_lo, row_hi=lp.row_hi,
-        a=sp.hstack([lp.a, eye, -eye], format="csc"),
+        a=lp.a.with_columns(slack),
         integrality=np.zeros(n_col + 2 * n_row, dtype=np.uint8),
         var_groups=lp.var_groups, row_groups=lp.row_groups,
     )

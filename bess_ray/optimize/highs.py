@@ -36,7 +36,7 @@ def pass_model(h: highspy.Highs, lp: AssembledLP) -> None:
     status = h.passModel(
         n_col, n_row, lp.a.nnz, int(highspy.MatrixFormat.kColwise), int(highspy.ObjSense.kMinimize),
         lp.objective_offset, lp.cost, lp.col_lo, lp.col_hi, lp.row_lo, lp.row_hi,
-        lp.a.indptr.astype(np.int32), lp.a.indices.astype(np.int32), lp.a.data, lp.integrality.astype(np.int32),
+        lp.a.indptr, lp.a.indices, lp.a.data, lp.integrality.astype(np.int32),
     )
     if status == highspy.HighsStatus.kError:
         raise SolverError("HiGHS rejected the model (passModel returned an error)")

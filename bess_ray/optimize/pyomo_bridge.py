@@ -48,13 +48,13 @@ def to_pyomo(lp: AssembledLP, asset_ids: list[str]):
         expr=LinearExpression(constant=lp.objective_offset, linear_coefs=lp.cost[nz].tolist(),
                               linear_vars=[flat[j] for j in nz]), sense=pyo.minimize)
 
-    csr = lp.a.tocsr()
+    indptr, indices, data = lp.a.row_lists()
     for g in sorted(lp.row_groups.values(), key=lambda g: g.offset):
         def rule(m, i, g=g):
             r = g.offset + i
-            s, e = csr.indptr[r], csr.indptr[r + 1]
-            expr = LinearExpression(constant=0.0, linear_coefs=csr.data[s:e].tolist(),
-                                    linear_vars=[flat[j] for j in csr.indices[s:e]])
+            s, e = indptr[r], indptr[r + 1]
+            expr = LinearExpression(constant=0.0, linear_coefs=data[s:e].tolist(),
+                                    linear_vars=[flat[j] for j in indices[s:e]])
             lo, hi = lp.row_lo[r], lp.row_hi[r]
             if not (np.isfinite(lo) or np.isfinite(hi)):
                 return pyo.Constraint.Skip  # a free row (e.g. final_soc: free)

@@ -1,0 +1,148 @@
+"""Benchmark of the optimiser on one battery over a year at 15 minutes (real DE-LU 2023 prices).
+
+Prints, for the kernels da_only and da_plus_fcr_afrr, by the direct path and by the Pyomo bridge:
+build seconds, HiGHS solve seconds, the share of the call that is not HiGHS's own solve, and the
+peak memory of the process against a process that holds only the same LP in HiGHS. Then the wall
+time of a cold `bess-ray optimize` against a bare scipy/HiGHS script building the same LP, and
+the three-battery portfolio year with FCR + aFRR.
+
+Each measurement runs in its own process, so peak memory (ru_maxrss) is that case's alone.
+Usage: python scripts/bench_optimize.py [--skip-pyomo] [--skip-portfolio]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SITE = ROOT / "configs/sites/de_lu_1mw_2mwh.yaml"
+PORTFOLIO = ROOT / "configs/sites/de_lu_portfolio_3x.yaml"
+RESERVES = ["sample:FCR_2021@2023", "sample:DE_AFRR_UP_2015_2017@2023", "sample:DE_AFRR_DOWN_2015_2017@2023"]
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def one_case(kernel: str, backend: str, site: Path, resolution: str) -> dict:
+    """Runs inside a child process: prices are read first, then the timed optimize() call."""
+    from bess_ray import Site, optimize
+    from bess_ray.data import load_market_prices
+
+    s = Site.from_yaml(site).with_products(kernel)
+    market = load_market_prices(s.zone, s.markets.products, "sample:DE_LU_2023", RESERVES, resolution=resolution)
+    before = peak_mb()
+    t0 = time.perf_counter()
+    r = optimize(s, market=market, backend=backend)
+    wall = time.perf_counter() - t0
+    return {"wall": wall, "build": r.summary["build_seconds"], "solve": r.summary["solve_seconds"],
+            "revenue": r.revenue_eur, "peak_mb": peak_mb(), "peak_before_mb": before,
+            "rows": r.summary["num_constraints"], "cols": r.summary["num_variables"]}
+
+
+def highs_alone(kernel: str) -> dict:
+    """Runs inside a child process: the same LP as arrays on disk, handed to HiGHS, nothing else."""
+    import numpy as np
+
+    data = np.load(f"/tmp/bess_bench_{kernel}.npz")
+    import highspy
+
+    base = peak_mb()
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", 1)
+    a = (data["indptr"], data["indices"], data["data"])
+    n_col, n_row = data["cost"].size, data["row_lo"].size
+    h.passModel(n_col, n_row, a[2].size, 1, 1, 0.0, data["cost"], data["col_lo"], data["col_hi"], data["row_lo"],
+                data["row_hi"], a[0], a[1], a[2], np.zeros(n_col, dtype=np.int32))
+    del data, a
+    t0 = time.perf_counter()
+    h.run()
+    return {"solve": time.perf_counter() - t0, "peak_mb": peak_mb(), "base_mb": base}
+
+
+def dump_lp(kernel: str) -> None:
+    import numpy as np
+
+    from bess_ray import Site
+    from bess_ray.data import load_market_prices
+    from bess_ray.optimize import build
+
+    s = Site.from_yaml(SITE).with_products(kernel)
+    m = load_market_prices(s.zone, s.markets.products, "sample:DE_LU_2023", RESERVES)
+    lp = build(s, m).lp.assemble()
+    np.savez(f"/tmp/bess_bench_{kernel}.npz", cost=lp.cost, col_lo=lp.col_lo, col_hi=lp.col_hi, row_lo=lp.row_lo,
+             row_hi=lp.row_hi, indptr=lp.a.indptr.astype(np.int32), indices=lp.a.indices.astype(np.int32),
+             data=lp.a.data)
+
+
+def child(*args: str) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True, cwd=ROOT)
+    if out.returncode:
+        raise SystemExit(out.stderr)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def wall(cmd: list[str], repeat: int = 3) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True, cwd=ROOT)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--child", nargs="+")
+    ap.add_argument("--skip-pyomo", action="store_true")
+    ap.add_argument("--skip-portfolio", action="store_true")
+    a = ap.parse_args()
+    if a.child:
+        kind, *rest = a.child
+        if kind == "case":
+            print(json.dumps(one_case(rest[0], rest[1], Path(rest[2]), rest[3])))
+        elif kind == "alone":
+            print(json.dumps(highs_alone(rest[0])))
+        return
+
+    print("one battery (1 MW / 2 MWh), DE-LU 2023, 35,040 x 15 min, HiGHS threads=1\n")
+    print("peak MB: the whole process; HiGHS-only: a process holding just numpy, highspy and the same LP.")
+    print("call MB: what the optimise call adds to its process, against what HiGHS adds to its own.\n")
+    print(f"{'kernel':<18}{'path':<8}{'build s':>9}{'solve s':>9}{'non-solve/solve':>17}{'peak MB':>9}"
+          f"{'HiGHS-only MB':>15}{'ratio':>7}{'call MB':>9}{'HiGHS MB':>10}{'ratio':>7}{'revenue EUR':>14}")
+    for kernel in ("da_only", "da_plus_fcr_afrr"):
+        dump_lp(kernel)
+        alone = child("alone", kernel)
+        for backend in ("highs",) + (() if a.skip_pyomo else ("pyomo",)):
+            r = child("case", kernel, backend, str(SITE), "15min")
+            overhead = (r["wall"] - r["solve"]) / r["solve"]
+            ratio = r["peak_mb"] / alone["peak_mb"]
+            call, held = r["peak_mb"] - r["peak_before_mb"], alone["peak_mb"] - alone["base_mb"]
+            print(f"{kernel:<18}{backend:<8}{r['build']:>9.3f}{r['solve']:>9.3f}{overhead:>16.1%}{r['peak_mb']:>9.0f}"
+                  f"{alone['peak_mb']:>15.0f}{ratio:>7.2f}{call:>9.0f}{held:>10.0f}{call / held:>7.2f}{r['revenue']:>14,.2f}")
+        print(f"{kernel:<18}{'alone':<8}{'':>9}{alone['solve']:>9.3f}")
+
+    cli = [sys.executable, "-m", "bess_ray.cli", "optimize", "--site", str(SITE), "--prices", "sample:DE_LU_2023",
+           "--out", "/tmp/bess_bench_out"]
+    bare = [sys.executable, str(ROOT / "scripts/bare_highs_lp.py")]
+    t_cli, t_bare = wall(cli), wall(bare)
+    print(f"\ncold `bess-ray optimize` (example site, year, 15 min): {t_cli:.2f} s wall; bare scipy/HiGHS script: "
+          f"{t_bare:.2f} s; ratio {t_cli / t_bare:.2f} (target <= 1.5)")
+
+    if not a.skip_portfolio:
+        for res in ("15min", "60min"):
+            r = child("case", "da_plus_fcr_afrr", "highs", str(PORTFOLIO), res)
+            print(f"three-battery portfolio, DA + FCR + aFRR, year at {res}: build {r['build']:.2f} s, solve "
+                  f"{r['solve']:.1f} s, total {r['wall']:.1f} s, {r['rows']:,} rows x {r['cols']:,} columns, "
+                  f"revenue {r['revenue']:,.0f} EUR")
+
+
+if __name__ == "__main__":
+    main()
