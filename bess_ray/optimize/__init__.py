@@ -1,6 +1,6 @@
 """The optimiser: vectorised blocks -> one sparse matrix -> HiGHS (or Pyomo through the bridge)."""
 from .api import optimize
-from .blocks import Formulation, Locks, build
+from .blocks import Calendar, Formulation, IntradayTrade, Locks, build
 from .result import OptimizationResult
 
-__all__ = ["Formulation", "Locks", "OptimizationResult", "build", "optimize"]
+__all__ = ["Calendar", "Formulation", "IntradayTrade", "Locks", "OptimizationResult", "build", "optimize"]

@@ -31,6 +31,30 @@ class Locks:
 
 
 @dataclass
+class IntradayTrade:
+    """Re-optimising after the day-ahead gate: in intervals with a `position_mw` (not NaN) the site's
+    day-ahead position is sold already, and any change of net power is an intraday trade at
+    `price` +/- `spread` (buying costs more, selling earns less)."""
+
+    position_mw: np.ndarray
+    price: np.ndarray
+    spread: float = 0.0
+
+
+@dataclass
+class Calendar:
+    """Precomputed local-time structure of a window: bid block per product and local day, as
+    0-based ids per interval. The walk-forward computes it once per run instead of every day."""
+
+    blocks: dict[str, np.ndarray]
+    days: np.ndarray
+
+    def window(self, start: int, stop: int) -> "Calendar":
+        return Calendar({p: b[start:stop] - b[start] for p, b in self.blocks.items()},
+                        self.days[start:stop] - self.days[start])
+
+
+@dataclass
 class Formulation:
     """The built LP with handles on its variable groups, for results and re-solves."""
 
@@ -184,6 +208,18 @@ def poi_block(lp: LinearProgram, site: Site, f_reserve: dict, block_of: dict, ch
     lp.add_rows("poi_import", "poi", T, net + down, lo=-site.poi.import_mw)
 
 
+def intraday_block(lp: LinearProgram, charge, discharge, trade: IntradayTrade, dt: float) -> None:
+    """Site-level intraday buy and sell around a fixed day-ahead position."""
+    idx = np.flatnonzero(~np.isnan(trade.position_mw))
+    A, n = charge.shape[0], idx.size
+    buy = lp.add_vars("intraday_buy", (n,), ("t_intraday",), cost=(trade.price[idx] + trade.spread) * dt)
+    sell = lp.add_vars("intraday_sell", (n,), ("t_intraday",), cost=-(trade.price[idx] - trade.spread) * dt)
+    rows = np.broadcast_to(np.arange(n), (A, n))
+    lp.add_rows("intraday_balance", "intraday", n,
+                [(rows, discharge[:, idx], 1.0), (rows, charge[:, idx], -1.0), (None, sell, -1.0), (None, buy, 1.0)],
+                lo=trade.position_mw[idx], hi=trade.position_mw[idx])
+
+
 def no_simultaneous_block(lp: LinearProgram, bats: list[Battery], charge, discharge) -> None:
     """Binaries: a battery either charges or discharges in an interval (MIP; on request only)."""
     A, T = charge.shape
@@ -225,8 +261,13 @@ def lock_block(lp: LinearProgram, bats: list[Battery], locks: Locks, charge, dis
 
 
 def build(site: Site, market: MarketPrices, products: tuple[str, ...] | None = None,
-          binaries: bool = False, locks: Locks | None = None) -> Formulation:
-    """Assemble the whole problem for a site over the market's grid."""
+          binaries: bool = False, locks: Locks | None = None, calendar: Calendar | None = None,
+          intraday: IntradayTrade | None = None) -> Formulation:
+    """Assemble the whole problem for a site over the market's grid.
+
+    `locks` fixes commitments; `calendar` supplies precomputed blocks and days; `intraday` turns
+    intervals with a day-ahead position into intraday trading (their day-ahead price is sunk).
+    """
     products = tuple(products or site.markets.products)
     zone = get_zone(site.zone)
     zone.check_products(products)
@@ -236,20 +277,26 @@ def build(site: Site, market: MarketPrices, products: tuple[str, ...] | None = N
     bats = site.batteries
     lp = LinearProgram()
     charge, discharge, soc, s0 = battery_block(lp, bats, T, dt)
-    energy_block(lp, charge, discharge, market.prices["da"], dt)
+    da_price = market.prices["da"]
+    if intraday is not None:
+        da_price = np.where(np.isnan(intraday.position_mw), da_price, 0.0)  # sold already: sunk
+    energy_block(lp, charge, discharge, da_price, dt)
     degradation_block(lp, bats, discharge, dt)
     if any(b.max_cycles_per_day for b in bats):
-        cycle_limit_block(lp, bats, discharge, grid.local_days(zone.timezone), dt)
+        days = calendar.days if calendar else grid.local_days(zone.timezone)
+        cycle_limit_block(lp, bats, discharge, days, dt)
     block_of, reserve = {}, {}
     for p in products:
         if PRODUCTS[p].is_reserve:
-            block_of[p] = grid.blocks(zone.product_timezone(p), PRODUCTS[p].block_hours)
+            block_of[p] = calendar.blocks[p] if calendar else grid.blocks(zone.product_timezone(p), PRODUCTS[p].block_hours)
             reserve[p] = reserve_block(lp, bats, p, block_of[p], market.prices[p], dt)
     if reserve:
         headroom_block(lp, bats, site, reserve, block_of, charge, discharge, soc, s0, dt)
     if sum(b.discharge_mw for b in bats) > site.poi.export_mw or sum(b.charge_mw for b in bats) > site.poi.import_mw:
         # otherwise the battery limits (and per-asset headroom rows) already keep the POI: skip the rows
         poi_block(lp, site, reserve, block_of, charge, discharge)
+    if intraday is not None:
+        intraday_block(lp, charge, discharge, intraday, dt)
     if binaries:
         no_simultaneous_block(lp, bats, charge, discharge)
     if locks is not None:

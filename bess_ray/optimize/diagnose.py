@@ -22,6 +22,7 @@ FAMILY_TEXT = {
     "cycle_limit": "the cycles-per-day limit",
     "locked": "locked commitments (already traded or past intervals)",
     "no_simultaneous": "the no-simultaneous-charge-and-discharge rule",
+    "intraday": "the day-ahead position that intraday trades must balance",
 }
 
 

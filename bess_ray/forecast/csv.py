@@ -1,0 +1,65 @@
+"""Forecasts from a file in which every value carries the time it was issued.
+
+Columns: `issue_time_utc`, `timestamp_utc` (delivery interval start) and one column per product
+(`da`, `fcr`, ...; canonical units). At a decision time only values issued at or before it are
+visible; for each delivery interval the latest such value is used. A value issued at or after
+its own delivery interval is an error in the file; a delivery interval with no value issued
+before the decision time stops the run with the day and the intervals.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from ..errors import DataError
+from ..markets import PRODUCTS
+from .base import ForecastError, VisibleHistory
+
+
+class CsvForecast:
+    oracle = False
+
+    def __init__(self, file: str, base_dir: Path | None = None) -> None:
+        path = Path(file)
+        if not path.is_absolute() and base_dir is not None and not path.exists():
+            path = base_dir / path
+        if not path.is_file():
+            raise DataError(f"forecast.file: {file}: no such file")
+        frame = pl.read_parquet(path) if path.suffix == ".parquet" else pl.read_csv(path, try_parse_dates=False)
+        need = {"issue_time_utc", "timestamp_utc"}
+        if not need <= set(frame.columns):
+            raise DataError(f"forecast.file: {file}: needs columns issue_time_utc and timestamp_utc")
+        frame = frame.with_row_index("row", offset=2).with_columns(
+            [pl.col(c).cast(pl.String).str.replace("Z$", "+00:00").str.to_datetime(time_zone="UTC", time_unit="us")
+             .dt.replace_time_zone(None) for c in need])
+        self.products = [c for c in frame.columns if c in PRODUCTS]
+        if not self.products:
+            raise DataError(f"forecast.file: {file}: no product column ({', '.join(PRODUCTS)})")
+        late = frame.filter(pl.col("issue_time_utc") >= pl.col("timestamp_utc"))
+        if late.height:
+            raise DataError(f"forecast.file: {file}: {late.height} value(s) issued at or after their own delivery "
+                            f"interval (look-ahead), rows {late['row'].head(8).to_list()}")
+        self.frame = frame.sort("issue_time_utc")
+        self.name = f"csv forecast {path.name}"
+
+    def forecast(self, view: VisibleHistory, targets: np.ndarray, products) -> dict[str, np.ndarray]:
+        missing = [p for p in products if p not in self.products]
+        if missing:
+            raise ForecastError(f"the forecast file has no column for {', '.join(missing)}")
+        ts = view.timestamps[targets]
+        issued = self.frame.filter(pl.col("issue_time_utc") <= view.decision_time)
+        latest = (issued.filter(pl.col("timestamp_utc").is_in(pl.Series(ts)))
+                  .group_by("timestamp_utc").agg(pl.all().sort_by("issue_time_utc").last()))
+        table = pl.DataFrame({"timestamp_utc": ts}).join(latest, on="timestamp_utc", how="left")
+        out = {}
+        for p in products:
+            values = table[p].to_numpy().astype(float)
+            gaps = np.flatnonzero(np.isnan(values))
+            if gaps.size:
+                first = np.datetime_as_string(ts[gaps[0]], "m")
+                raise ForecastError(f"no {p} forecast issued at or before {np.datetime_as_string(view.decision_time, 'm')}Z "
+                                    f"for {gaps.size} interval(s) from {first}Z (values issued later are not used)")
+            out[p] = values
+        return out
