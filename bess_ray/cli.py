@@ -31,6 +31,25 @@ def cmd_optimize(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backtest(a: argparse.Namespace) -> int:
+    from .backtest import backtest
+
+    result = backtest(a.config, a.out)
+    s = result.summary
+    print(f"backtest {s['name']}: {s['site']} ({s['zone']}), {s['workflow']}"
+          f"{' + schedule_revision' if s['schedule_revision'] else ''}, forecast {s['forecast']}, {s['days']} days")
+    print(f"revenue {s['revenue_eur']:,.2f} EUR" + (f", capture rate {s['capture_rate']:.1%} of the oracle "
+                                                     f"({s['oracle_revenue_eur']:,.2f} EUR)" if s["capture_rate"] else ""))
+    for k, v in s["revenue_by_stream_eur"].items():
+        print(f"  {k:<14} {v:>14,.2f} EUR")
+    for k, v in s["baselines_revenue_eur"].items():
+        print(f"  baseline {k:<9} {v:>11,.2f} EUR")
+    t = s["timing"]
+    print(f"{t['total_seconds']:.1f} s ({t['main_run_seconds']:.2f} s main run, {t['main_highs_seconds']:.2f} s in HiGHS); "
+          f"wrote {a.out}/summary.json, realised.parquet, settlement.parquet, report.html ...")
+    return 0
+
+
 def cmd_validate(a: argparse.Namespace) -> int:
     from .validate import validate_file
 
@@ -94,6 +113,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--format", nargs="+", choices=["parquet", "csv"], default=["parquet"])
     p.add_argument("--out", required=True, type=Path, help="output folder")
     p.set_defaults(func=cmd_optimize)
+
+    p = sub.add_parser("backtest", help="walk-forward backtest with baselines, artifacts and a report")
+    p.add_argument("config", type=Path, help="backtest YAML (see configs/backtests/)")
+    p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.set_defaults(func=cmd_backtest)
 
     p = sub.add_parser("validate", help="check a site config and the data it references")
     p.add_argument("file", type=Path)

@@ -107,13 +107,16 @@ def series_from_frame(frame: pl.DataFrame, source: str = "DataFrame") -> Series:
 def load_market_prices(zone: str, products, prices, reserve_prices=None, start=None, end=None,
                        resolution: str | int = "15min", fill: str | None = None,
                        base_dir: Path | None = None) -> MarketPrices:
-    """Read the day-ahead series and the capacity-price sources, and put the selected products on
-    one grid. `reserve_prices` is a list of sources (`PRODUCT=REF` picks one product of a file) or
-    a dict {product: source}. Without start/end the window is the day-ahead series' span."""
+    """Read the day-ahead and capacity-price sources and put the selected products on one grid.
+
+    `prices` is one day-ahead source or a list of them (joined in time, e.g. two years);
+    `reserve_prices` a list of sources (`PRODUCT=REF` picks one product of a file; several sources
+    of one product are joined in time) or a dict {product: source}. Without start/end the window
+    is the day-ahead series' span.
+    """
     zone = get_zone(zone).code
-    da = _as_series(prices, "da", zone, fill, base_dir)
-    if "da" not in da.columns:
-        raise DataError(f"{da.source}: no day-ahead price column")
+    da_sources = prices if isinstance(prices, (list, tuple)) else [prices]
+    da = _join([_as_series(src, "da", zone, fill, base_dir) for src in da_sources], "da")
     s = to_utc(start) if start is not None else da.frame["timestamp"][0].replace(tzinfo=None)
     e = to_utc(end) if end is not None else da.frame["end"][-1].replace(tzinfo=None)
     grid = TimeGrid.from_range(s, e, resolution)
@@ -123,17 +126,34 @@ def load_market_prices(zone: str, products, prices, reserve_prices=None, start=N
     entries = list(reserve_prices.items()) if isinstance(reserve_prices, dict) else \
         [_split_entry(x) for x in (reserve_prices or [])]
     wanted = [p for p in products if PRODUCTS[p].is_reserve]
+    found: dict[str, list[Series]] = {}
     for product, src in entries:
         if product is not None and product not in PRODUCTS:
             raise DataError(f"reserve prices: unknown product {product!r}")
         series = _as_series(src, product, zone, fill, base_dir)
         for col in series.columns:
-            if col in wanted and col not in out and (product is None or col == product):
-                out[col] = align(series, col, grid)
-                sources[col] = series.source
+            if col in wanted and (product is None or col == product):
+                found.setdefault(col, []).append(series)
+    for col, parts in found.items():
+        joined = _join(parts, col)
+        out[col] = align(joined, col, grid)
+        sources[col] = joined.source
     market = MarketPrices(grid, out, sources)
     market.require(products)
     return market
+
+
+def _join(parts: list[Series], column: str) -> Series:
+    """One series of `column` from several sources; where they overlap the earlier source wins."""
+    if not parts:
+        raise DataError(f"no source for {column}")
+    if len(parts) == 1:
+        return parts[0]
+    frame = (pl.concat([p.frame.select("timestamp", "end", column) for p in parts])
+             .unique(subset="timestamp", keep="first", maintain_order=True).sort("timestamp"))
+    frame = frame.filter(pl.col("timestamp") >= pl.col("end").shift(1).fill_null(pl.col("timestamp")))
+    return Series(frame, min(p.resolution_min for p in parts), " + ".join(p.source for p in parts),
+                  parts[0].report, {column: parts[0].units.get(column, "")})
 
 
 def _split_entry(entry) -> tuple[str | None, object]:

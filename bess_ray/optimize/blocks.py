@@ -74,8 +74,12 @@ def _battery_arrays(bats: list[Battery], attr: str) -> np.ndarray:
     return np.array([getattr(b, attr) for b in bats], dtype=float)[:, None]
 
 
-def battery_block(lp: LinearProgram, bats: list[Battery], T: int, dt: float):
-    """Charge, discharge and SoC with efficiencies and standby loss; SoC limits; final-SoC rule."""
+def battery_block(lp: LinearProgram, bats: list[Battery], T: int, dt: float, initial_mwh=None):
+    """Charge, discharge and SoC with efficiencies and standby loss; SoC limits; final-SoC rule.
+
+    `initial_mwh` overrides the configured initial SoC (a walk-forward day starts where the last
+    ended); the final-SoC rule always refers to the configured initial SoC.
+    """
     A = len(bats)
     e = _battery_arrays(bats, "energy_mwh")
     charge = lp.add_vars("charge", (A, T), ("asset", "t"), 0.0, _battery_arrays(bats, "charge_mw"))
@@ -83,7 +87,8 @@ def battery_block(lp: LinearProgram, bats: list[Battery], T: int, dt: float):
     soc = lp.add_vars("soc", (A, T), ("asset", "t"), e * _battery_arrays(bats, "soc_min"),
                       e * _battery_arrays(bats, "soc_max"))
     keep = (1.0 - _battery_arrays(bats, "standby_loss_per_hour")) ** dt
-    s0 = e[:, 0] * _battery_arrays(bats, "soc_initial")[:, 0]
+    configured = e[:, 0] * _battery_arrays(bats, "soc_initial")[:, 0]
+    s0 = configured if initial_mwh is None else np.asarray(initial_mwh, float)
     rhs = np.zeros((A, T))
     rhs[:, 0] = keep[:, 0] * s0
     rows = np.arange(A * T).reshape(A, T)
@@ -95,7 +100,7 @@ def battery_block(lp: LinearProgram, bats: list[Battery], T: int, dt: float):
     ], lo=rhs.ravel(), hi=rhs.ravel())
 
     lo, hi = [], []
-    for b, init in zip(bats, s0):
+    for b, init in zip(bats, configured):
         rule = b.final_soc
         target = b.energy_mwh * rule if isinstance(rule, float) else init
         lo.append(-INF if rule == "free" else target)
@@ -262,7 +267,7 @@ def lock_block(lp: LinearProgram, bats: list[Battery], locks: Locks, charge, dis
 
 def build(site: Site, market: MarketPrices, products: tuple[str, ...] | None = None,
           binaries: bool = False, locks: Locks | None = None, calendar: Calendar | None = None,
-          intraday: IntradayTrade | None = None) -> Formulation:
+          intraday: IntradayTrade | None = None, initial_mwh: np.ndarray | None = None) -> Formulation:
     """Assemble the whole problem for a site over the market's grid.
 
     `locks` fixes commitments; `calendar` supplies precomputed blocks and days; `intraday` turns
@@ -276,7 +281,7 @@ def build(site: Site, market: MarketPrices, products: tuple[str, ...] | None = N
     T, dt = grid.periods, grid.dt_hours
     bats = site.batteries
     lp = LinearProgram()
-    charge, discharge, soc, s0 = battery_block(lp, bats, T, dt)
+    charge, discharge, soc, s0 = battery_block(lp, bats, T, dt, initial_mwh)
     da_price = market.prices["da"]
     if intraday is not None:
         da_price = np.where(np.isnan(intraday.position_mw), da_price, 0.0)  # sold already: sunk

@@ -57,9 +57,8 @@ def run(h: highspy.Highs) -> Solution:
     h.run()
     seconds = time.perf_counter() - t0
     status = STATUS.get(h.getModelStatus(), str(h.getModelStatus()))
-    info = h.getInfo()
     x = np.asarray(h.getSolution().col_value) if status == "optimal" else None
-    return Solution(status, x, info.objective_function_value, seconds, int(info.simplex_iteration_count))
+    return Solution(status, x, h.getObjectiveValue(), seconds, int(h.getInfoValue("simplex_iteration_count")[1]))
 
 
 def solve(lp: AssembledLP, threads: int = 1, time_limit: float | None = None) -> tuple[Solution, highspy.Highs]:

@@ -58,6 +58,14 @@ class CscMatrix:
         return indptr, cols[order], self.data[order]
 
 
+def _flat(value, shape: tuple[int, ...]) -> np.ndarray:
+    """`value` (scalar or broadcastable array) as a flat float array of `shape`'s size."""
+    if isinstance(value, (int, float)):
+        return np.full(int(np.prod(shape)), float(value))
+    arr = np.asarray(value, dtype=float)
+    return arr.ravel() if arr.shape == tuple(shape) else np.broadcast_to(arr, shape).ravel()
+
+
 @dataclass(frozen=True)
 class VarGroup:
     name: str
@@ -105,9 +113,9 @@ class LinearProgram:
         """Add a variable group; returns its column indices shaped like `shape`."""
         group = VarGroup(name, self.num_col, tuple(shape), tuple(axes), integer)
         n = group.size
-        self._lo.append(np.broadcast_to(np.asarray(lo, float), shape).ravel().copy())
-        self._hi.append(np.broadcast_to(np.asarray(hi, float), shape).ravel().copy())
-        self._cost.append(np.broadcast_to(np.asarray(cost, float), shape).ravel().copy())
+        self._lo.append(_flat(lo, shape))
+        self._hi.append(_flat(hi, shape))
+        self._cost.append(_flat(cost, shape))
         self.var_groups[name] = group
         self.num_col += n
         return group.cols()
@@ -115,7 +123,7 @@ class LinearProgram:
     def add_cost(self, cols: np.ndarray, values) -> None:
         """Add to the objective coefficients of existing columns (summed on assembly)."""
         cols = np.asarray(cols)
-        self._extra_cost.append((cols.ravel(), np.broadcast_to(np.asarray(values, float), cols.shape).ravel()))
+        self._extra_cost.append((cols.ravel(), _flat(values, cols.shape)))
 
     def add_rows(self, name: str, family: str, n: int, terms, lo=-INF, hi=INF) -> int:
         """Add `n` rows: sum over terms of coef * x[col], term = (row_index, col, coef) arrays.
@@ -126,12 +134,12 @@ class LinearProgram:
         offset = self.num_row
         for row_index, cols, coefs in terms:
             cols = np.asarray(cols)
-            vals = np.broadcast_to(np.asarray(coefs, float), cols.shape).ravel()
+            vals = _flat(coefs, cols.shape)
             cols = cols.ravel()
             rows = np.arange(cols.size) if row_index is None else np.asarray(row_index).ravel()
             self._coo.append((rows + offset, cols, vals))
-        self._row_lo.append(np.broadcast_to(np.asarray(lo, float), (n,)).copy())
-        self._row_hi.append(np.broadcast_to(np.asarray(hi, float), (n,)).copy())
+        self._row_lo.append(_flat(lo, (n,)))
+        self._row_hi.append(_flat(hi, (n,)))
         self.row_groups[name] = RowGroup(name, family, offset, n)
         self.num_row += n
         return offset

@@ -1,0 +1,1 @@
+"""KPIs, plots and reports. Plain Python: imports matplotlib only when a plot is drawn."""

@@ -1,0 +1,74 @@
+"""PNG plots of a backtest. Data sources are named on every figure."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def week_dispatch(path: Path, ts: np.ndarray, price: np.ndarray, net: np.ndarray, soc_frac: np.ndarray,
+                  title: str, source: str) -> Path:
+    plt = _plt()
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(11, 6), sharex=True)
+    ax1.plot(ts, price, color="tab:gray", lw=1)
+    ax1.set_ylabel("day-ahead price, EUR/MWh")
+    ax1b = ax1.twinx()
+    ax1b.step(ts, net, where="post", color="tab:blue", lw=1)
+    ax1b.set_ylabel("site net power, MW (+ discharge)")
+    ax2.plot(ts, soc_frac * 100, color="tab:green", lw=1)
+    ax2.set_ylabel("SoC, %")
+    ax2.set_ylim(-2, 102)
+    fig.suptitle(title)
+    fig.text(0.01, 0.01, f"prices: {source}", fontsize=7, color="gray")
+    fig.autofmt_xdate()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def monthly_stacked(path: Path, table: pl.DataFrame, streams: list[str], title: str, source: str) -> Path:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    months = table["month"].to_list()
+    pos = np.zeros(len(months))
+    neg = np.zeros(len(months))
+    for s in streams:
+        v = table[s].to_numpy()
+        base = np.where(v >= 0, pos, neg)
+        ax.bar(months, v, bottom=base, label=s)
+        pos += np.where(v >= 0, v, 0)
+        neg += np.where(v < 0, v, 0)
+    ax.axhline(0, color="black", lw=0.5)
+    ax.set_ylabel("EUR")
+    ax.legend(ncol=len(streams), fontsize=8)
+    ax.set_title(title)
+    fig.text(0.01, 0.01, f"prices: {source}", fontsize=7, color="gray")
+    fig.autofmt_xdate()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def cumulative(path: Path, ts: np.ndarray, series: dict[str, np.ndarray], title: str, source: str) -> Path:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    for name, rev in series.items():
+        ax.plot(ts, np.cumsum(rev), label=name, lw=1.2)
+    ax.set_ylabel("cumulative revenue, EUR")
+    ax.legend(fontsize=8)
+    ax.set_title(title)
+    fig.text(0.01, 0.01, f"prices: {source}", fontsize=7, color="gray")
+    fig.autofmt_xdate()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

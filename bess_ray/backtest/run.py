@@ -1,0 +1,352 @@
+"""`backtest()`: a walk-forward run, its baselines, its money and its artifacts.
+
+Artifact layout of `DIR` (stable; new files may be added, none renamed):
+
+    config.resolved.json   the backtest config and the site as run, with every default filled in
+    summary.json           revenue_eur, oracle_revenue_eur, capture_rate, baselines, streams, cycles, timings
+    baseline.parquet       the plan after the day's gates, per interval and asset (before revisions)
+    revisions.parquet      each checkpoint re-plan: day, checkpoint_utc, timestamp, asset, net_mw, soc_end_mwh
+    realised.parquet       what was done: charge, discharge, net, SoC, position, reserves, reason
+    settlement.parquet     per interval, asset and stream: quantity_mw, price, revenue_eur
+    monthly.csv            revenue by month and stream
+    reconciliation.csv     per day: baseline plan vs revised plan vs realised, at actual prices
+    handoff.json           the last day's site schedule and asset allocations, for downstream systems
+    report.html, plots/    the report with its PNG figures
+    error.txt              only if the run stopped: the day and the reason (the rest is kept)
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from ..config import Site
+from ..data.market import MarketPrices, load_market_prices
+from ..errors import DataError
+from ..forecast import make_forecaster
+from ..forecast.perfect import PerfectForesight
+from ..markets import KERNELS, get_zone
+from ..markets.gates import DEFAULT_GATES, Gate
+from ..timegrid import iso
+from .config import BacktestConfig
+from .engine import BacktestError, Trace, WalkForward
+from .settlement import long_settlement, naive_rule, reason_codes, settle
+
+
+@dataclass
+class BacktestResult:
+    summary: dict
+    realised: pl.DataFrame
+    settlement: pl.DataFrame
+    monthly: pl.DataFrame
+    out_dir: Path | None = None
+
+    @property
+    def revenue_eur(self) -> float:
+        return self.summary["revenue_eur"]
+
+
+def _local_midnight_utc(day, tz: str) -> np.datetime64:
+    t = pl.Series([datetime(day.year, day.month, day.day)]).dt.replace_time_zone(tz).dt.convert_time_zone("UTC")
+    return np.datetime64(t[0].replace(tzinfo=None), "us")
+
+
+def _at_local_midnight(t: np.datetime64, tz: str) -> np.datetime64:
+    """`t` if it is a local midnight, else the next one."""
+    local = pl.Series([t.astype("datetime64[us]").item()]).dt.replace_time_zone("UTC").dt.convert_time_zone(tz)
+    if local.dt.hour()[0] == 0 and local.dt.minute()[0] == 0:
+        return t
+    return _local_midnight_utc(local.dt.date()[0] + timedelta(days=1), tz)
+
+
+def load(cfg: BacktestConfig, base_dir: Path) -> tuple[Site, MarketPrices, tuple[int, int], np.ndarray]:
+    site = cfg.load_site(base_dir).with_products(cfg.traded)
+    tz = get_zone(site.zone).timezone
+    lags = cfg.forecast.get("lags_days", [1]) if cfg.forecast.get("type", "persistence") == "persistence" else [1]
+    history_days = max(lags if isinstance(lags, list) else [lags]) + 1
+    w_start, w_end = _local_midnight_utc(cfg.window.start, tz), _local_midnight_utc(cfg.window.end, tz)
+    want_start = w_start - np.timedelta64(history_days, "D")
+    want_end = w_end + np.timedelta64(int(cfg.lookahead_h * 60), "m")
+    day_ahead = cfg.prices.day_ahead
+    da_only = load_market_prices(site.zone, ("da",), day_ahead, fill=cfg.fill, base_dir=base_dir)
+    span = da_only.grid
+    start, end = max(want_start, span.start), min(want_end, span.end)
+    if start > w_start or end < w_end:
+        raise DataError(f"window {cfg.window.start}..{cfg.window.end} ({iso(w_start)}..{iso(w_end)}) is not inside "
+                        f"the day-ahead prices {iso(span.start)}..{iso(span.end)}")
+    start = _at_local_midnight(start, tz)  # whole local days, so that days and blocks are whole
+    market = load_market_prices(site.zone, site.markets.products, day_ahead, cfg.prices.reserves, start, end,
+                                cfg.resolution, cfg.fill, base_dir)
+    ts = market.grid.timestamps
+    window = (int(np.searchsorted(ts, w_start)), int(np.searchsorted(ts, w_end)))
+    if cfg.prices.intraday:
+        intraday = load_market_prices(site.zone, ("da",), cfg.prices.intraday, start=start, end=end,
+                                      resolution=cfg.resolution, fill=cfg.fill, base_dir=base_dir).prices["da"]
+    else:
+        intraday = market.prices["da"]
+    return site, market, window, intraday
+
+
+def _gates(cfg: BacktestConfig) -> tuple[Gate, ...]:
+    known = {g.name for g in DEFAULT_GATES}
+    unknown = set(cfg.gate_hours) - known
+    if unknown:
+        raise DataError(f"gate_hours: unknown gate(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+    return tuple(Gate(g.name, g.products, cfg.gate_hours.get(g.name, g.hour), g.tz, g.days_before) for g in DEFAULT_GATES)
+
+
+def backtest(config: BacktestConfig | str | Path, out_dir: str | Path | None = None, progress=None) -> BacktestResult:
+    """Walk-forward backtest of a site: realised revenue by stream, capture rate against the oracle
+    and the baselines, schedules, and (with `out_dir`) the artifacts and the HTML report."""
+    base_dir = Path.cwd()
+    if not isinstance(config, BacktestConfig):
+        base_dir = Path(config).resolve().parent
+        config = BacktestConfig.from_yaml(config)
+    cfg = config
+    t0 = time.perf_counter()
+    site, market, window, intraday = load(cfg, base_dir)
+    products = cfg.traded
+    gates = _gates(cfg)
+    spread = cfg.revision.intraday_spread_eur_mwh if cfg.revision else 0.0
+    checkpoints = cfg.revision.checkpoints_h if cfg.revision else None
+
+    def engine(prods, forecaster, cps=None) -> WalkForward:
+        return WalkForward(site, market, window, prods, forecaster, cfg.lookahead_h, cps, intraday, spread, gates)
+
+    forecaster = make_forecaster(cfg.forecast, base_dir)
+    main = engine(products, forecaster, checkpoints)
+    out = Path(out_dir) if out_dir else None
+    t_main = time.perf_counter()
+    try:
+        trace = main.run(progress)
+    except BacktestError as e:
+        if out is not None and e.trace is not None and e.trace.days_done > 0:
+            _write_partial(out, cfg, site, market, window, intraday, spread, e)
+        raise
+    main_seconds = time.perf_counter() - t_main
+
+    baselines: dict[str, Trace] = {}
+    if "oracle" in cfg.baselines:
+        baselines["oracle"] = engine(products, PerfectForesight()).run()
+    if "da_only" in cfg.baselines:
+        baselines["da_only"] = engine(("da",), make_forecaster(cfg.forecast, base_dir)).run()
+    if "naive" in cfg.baselines:
+        baselines["naive"] = _naive(cfg, site, market, window, base_dir, gates)
+
+    result = _assemble(cfg, site, market, window, intraday, spread, trace, baselines, forecaster.name)
+    result.summary["timing"] = {"total_seconds": time.perf_counter() - t0, "main_run_seconds": main_seconds,
+                                "main_highs_seconds": trace.solve_seconds, "main_solves": trace.solves,
+                                "main_model_passes": trace.rebuilds}
+    if out is not None:
+        write_artifacts(out, cfg, site, market, window, trace, result)
+    return result
+
+
+def _naive(cfg, site, market, window, base_dir, gates) -> Trace:
+    """Forecast each day's prices at the day-ahead gate, then apply the rule."""
+    w0, w1 = window
+    wf = WalkForward(site, market, window, ("da",), make_forecaster(cfg.forecast, base_dir), 0.0, None,
+                     market.prices["da"], 0.0, gates)
+    forecast = np.zeros(w1 - w0)
+    day_edges = []
+    for d in range(len(wf.day_start) - 1):
+        a, b = int(wf.day_start[d]), int(wf.day_start[d + 1])
+        if not w0 <= a < w1:
+            continue
+        fc = wf.forecast(wf.gate_time["day_ahead"][d], np.arange(a, b), str(wf.day_dates[d]))
+        forecast[a - w0:b - w0] = fc["da"]
+        day_edges.append(a - w0)
+    day_edges.append(w1 - w0)
+    return naive_rule(site, forecast, np.array(day_edges), market.grid.dt_hours, cfg.naive_hours)
+
+
+def _streams(trace: Trace, site, market, window, intraday, spread) -> dict[str, np.ndarray]:
+    w0, w1 = window
+    prices = {p: v[w0:w1] for p, v in market.prices.items()}
+    return settle(trace, site, prices, intraday[w0:w1], spread, market.grid.dt_hours)
+
+
+def _assemble(cfg, site, market, window, intraday, spread, trace, baselines, forecast_name) -> BacktestResult:
+    w0, w1 = window
+    dt = market.grid.dt_hours
+    tz = get_zone(site.zone).timezone
+    streams = _streams(trace, site, market, window, intraday, spread)
+    by_stream = {k: float(v.sum()) for k, v in streams.items()}
+    revenue = float(sum(v for k, v in by_stream.items() if k != "degradation"))
+    base_rev = {name: float(sum(v.sum() for k, v in _streams(t, site, market, window, intraday, spread).items()
+                                if k != "degradation")) for name, t in baselines.items()}
+    oracle = base_rev.get("oracle")
+    ts = pl.Series("timestamp", trace.timestamps).dt.replace_time_zone("UTC")
+    assets = trace.assets
+    n = w1 - w0
+    energy = np.array([b.energy_mwh for b in site.batteries])[:, None]
+    codes = reason_codes(trace, site)
+    realised = pl.DataFrame({
+        "timestamp": pl.concat([ts] * len(assets)), "asset": np.repeat(assets, n),
+        "charge_mw": trace.charge.ravel(), "discharge_mw": trace.discharge.ravel(), "net_mw": trace.net.ravel(),
+        "soc_end_mwh": trace.soc.ravel(), "soc_end_frac": (trace.soc / energy).ravel(),
+        "da_position_mw": trace.position.ravel(), "intraday_mw": (trace.net - trace.position).ravel(),
+        **{f"reserve_{p}_mw": r.ravel() for p, r in trace.reserves.items()},
+        "price_da_eur_mwh": np.tile(market.prices["da"][w0:w1], len(assets)),
+        "revenue_eur": sum(streams.values()).ravel(), "reason": codes.ravel().astype(str),
+    })
+    quantities = {"da": trace.position, **trace.reserves, "intraday": trace.net - trace.position,
+                  "degradation": trace.discharge}
+    price_of = {**{p: market.prices[p][w0:w1] for p in market.prices}, "intraday": intraday[w0:w1],
+                "degradation": np.full(n, 0.0)}
+    settlement = long_settlement(ts, assets, streams, quantities, price_of)
+    per_interval = pl.DataFrame({"timestamp": ts, **{k: v.sum(axis=0) for k, v in streams.items()}})
+    month = pl.DataFrame({"timestamp": ts}).with_columns(
+        pl.col("timestamp").dt.convert_time_zone(tz).dt.strftime("%Y-%m").alias("month"))["month"]
+    monthly = (per_interval.with_columns(month).group_by("month")
+               .agg([pl.col(k).sum() for k in streams]).sort("month")
+               .with_columns(pl.sum_horizontal(list(streams)).alias("total_eur")))
+    from ..analytics.kpis import cycle_kpis
+
+    cycles = {b.id: cycle_kpis(trace.discharge[i], trace.soc[i] / b.energy_mwh, b.usable_mwh, dt)
+              for i, b in enumerate(site.batteries)}
+    total_cycles = {"equivalent_full_cycles": sum(c["equivalent_full_cycles"] for c in cycles.values()),
+                    "rainflow_cycles": sum(c["rainflow_cycles"] for c in cycles.values())}
+    summary = {
+        "name": cfg.name, "site": site.id, "zone": site.zone, "workflow": cfg.workflow,
+        "schedule_revision": cfg.revision is not None, "forecast": forecast_name,
+        "window": {"start": str(cfg.window.start), "end": str(cfg.window.end), "start_utc": iso(trace.timestamps[0]),
+                   "intervals": n, "resolution_min": market.grid.resolution_min},
+        "days": trace.days_done,
+        "revenue_eur": revenue,
+        "profit_eur": revenue + by_stream.get("degradation", 0.0),
+        "revenue_by_stream_eur": by_stream,
+        "oracle_revenue_eur": oracle,
+        "capture_rate": revenue / oracle if oracle else None,
+        "baselines_revenue_eur": base_rev,
+        "baselines_capture_rate": {k: v / oracle for k, v in base_rev.items()} if oracle else {},
+        "cycles": {**total_cycles, "assets": cycles},
+        "revisions": len(trace.revisions),
+        "data_sources": market.sources,
+    }
+    res = BacktestResult(summary, realised, settlement, monthly)
+    res.trace, res.baselines, res.streams = trace, baselines, streams  # for artifacts
+    return res
+
+
+def _plan_frame(ts, assets, net, soc) -> pl.DataFrame:
+    n = len(ts)
+    return pl.DataFrame({"timestamp": pl.concat([ts] * len(assets)), "asset": np.repeat(assets, n),
+                         "net_mw": net.ravel(), "soc_end_mwh": soc.ravel()})
+
+
+def write_artifacts(out: Path, cfg, site, market, window, trace: Trace, result: BacktestResult) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "plots").mkdir(exist_ok=True)
+    w0, w1 = window
+    dt = market.grid.dt_hours
+    ts = pl.Series("timestamp", trace.timestamps).dt.replace_time_zone("UTC")
+    resolved = {"backtest": cfg.model_dump(mode="json"), "site": site.model_dump(mode="json")}
+    (out / "config.resolved.json").write_text(json.dumps(resolved, indent=2))
+    _plan_frame(ts, trace.assets, trace.baseline_net, trace.baseline_soc).write_parquet(out / "baseline.parquet")
+    rev_rows = []
+    for r in trace.revisions:
+        k = r["first"]
+        m = r["net"].shape[1]
+        frame = _plan_frame(ts[k:k + m], trace.assets, r["net"], r["soc"]).with_columns(
+            pl.lit(r["day"]).alias("day"),
+            pl.lit(np.datetime_as_string(r["checkpoint"], "s") + "Z").alias("checkpoint_utc"))
+        rev_rows.append(frame)
+    (pl.concat(rev_rows) if rev_rows else pl.DataFrame(schema={"timestamp": pl.Datetime("us", "UTC"), "asset": pl.String,
+                                                             "net_mw": pl.Float64, "soc_end_mwh": pl.Float64,
+                                                             "day": pl.String, "checkpoint_utc": pl.String})
+     ).write_parquet(out / "revisions.parquet")
+    result.realised.write_parquet(out / "realised.parquet")
+    result.settlement.write_parquet(out / "settlement.parquet")
+    result.monthly.write_csv(out / "monthly.csv")
+    _reconciliation(result, trace, site, market, window, dt).write_csv(out / "reconciliation.csv")
+    _handoff(out / "handoff.json", trace, site)
+    (out / "summary.json").write_text(json.dumps(result.summary, indent=2, default=str) + "\n")
+    figures = _plots(out / "plots", cfg, site, market, window, trace, result)
+    from ..analytics.report import write_report
+
+    write_report(out / "report.html", result.summary, result.monthly, figures)
+    result.out_dir = out
+    return out
+
+
+def _reconciliation(result, trace, site, market, window, dt) -> pl.DataFrame:
+    """Per day, the value at actual prices of: the plan after the gates (baseline), the plan after
+    revisions (revised), and what was settled (realised). Without physics they agree on revised."""
+    w0, w1 = window
+    da = market.prices["da"][w0:w1]
+    baseline = (da * trace.baseline_net.sum(axis=0) * dt)
+    reserves = sum((market.prices[p][w0:w1] * r.sum(axis=0) * dt for p, r in trace.reserves.items()), np.zeros(w1 - w0))
+    revised = da * trace.position.sum(axis=0) * dt + (result.streams.get("intraday", np.zeros((1, w1 - w0)))).sum(axis=0)
+    realised = sum(v.sum(axis=0) for k, v in result.streams.items() if k != "degradation")
+    tz = get_zone(site.zone).timezone
+    frame = pl.DataFrame({"timestamp": pl.Series(trace.timestamps).dt.replace_time_zone("UTC"),
+                          "baseline_eur": baseline + reserves, "revised_eur": revised + reserves,
+                          "realised_eur": realised})
+    return (frame.with_columns(pl.col("timestamp").dt.convert_time_zone(tz).dt.date().alias("day"))
+            .group_by("day").agg(pl.col("baseline_eur", "revised_eur", "realised_eur").sum()).sort("day")
+            .with_columns((pl.col("revised_eur") - pl.col("baseline_eur")).alias("revision_gain_eur"),
+                          (pl.col("realised_eur") - pl.col("revised_eur")).alias("delivery_gap_eur")))
+
+
+def _handoff(path: Path, trace: Trace, site: Site) -> None:
+    """The last delivery day's schedule: what downstream systems (EMS, trading desk) consume."""
+    n_day = int(round(24 / ((trace.timestamps[1] - trace.timestamps[0]) / np.timedelta64(1, "h"))))
+    sl = slice(max(0, trace.timestamps.size - n_day), trace.timestamps.size)
+    payload = {
+        "schema": "bess-ray/handoff/1", "site": site.id, "zone": site.zone,
+        "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "sign": "net_mw > 0 is export / discharge", "intervals": [
+            {"start_utc": np.datetime_as_string(t, "s") + "Z",
+             "site_net_mw": round(float(trace.net[:, j].sum()), 6),
+             "assets": {a: {"net_mw": round(float(trace.net[i, j]), 6), "soc_end_mwh": round(float(trace.soc[i, j]), 6),
+                            **{f"reserve_{p}_mw": round(float(r[i, j]), 6) for p, r in trace.reserves.items()}}
+                        for i, a in enumerate(trace.assets)}}
+            for j, t in zip(range(sl.start, sl.stop), trace.timestamps[sl])],
+    }
+    path.write_text(json.dumps(payload, indent=1))
+
+
+def _plots(folder: Path, cfg, site, market, window, trace: Trace, result) -> list[Path]:
+    from ..analytics import plots
+
+    w0, w1 = window
+    ts = trace.timestamps
+    source = market.sources.get("da", "")
+    week_start = np.datetime64(str(cfg.report_week or cfg.window.start))
+    i0 = int(np.searchsorted(ts, week_start))
+    i1 = min(ts.size, i0 + int(round(7 * 24 / market.grid.dt_hours)))
+    energy = sum(b.energy_mwh for b in site.batteries)
+    figs = [plots.week_dispatch(folder / "week_dispatch.png", ts[i0:i1], market.prices["da"][w0 + i0:w0 + i1],
+                                trace.net[:, i0:i1].sum(axis=0), trace.soc[:, i0:i1].sum(axis=0) / energy,
+                                f"{site.id}: price, dispatch and SoC, week of {np.datetime_as_string(ts[i0], 'D')}", source)]
+    streams = [c for c in result.monthly.columns if c not in ("month", "total_eur")]
+    figs.append(plots.monthly_stacked(folder / "monthly_revenue.png", result.monthly, streams,
+                                      f"{site.id}: monthly revenue by stream", source))
+    series = {"realised": sum(v.sum(axis=0) for k, v in result.streams.items() if k != "degradation")}
+    for name, t in result.baselines.items():
+        st = _streams(t, site, market, window, market.prices["da"], 0.0)  # baselines trade no intraday
+        series[name] = sum(v.sum(axis=0) for k, v in st.items() if k != "degradation")
+    figs.append(plots.cumulative(folder / "cumulative_revenue.png", ts, series,
+                                 f"{site.id}: cumulative revenue against the baselines", source))
+    return figs
+
+
+def _write_partial(out: Path, cfg, site, market, window, intraday, spread, e: BacktestError) -> None:
+    trace: Trace = e.trace
+    done = trace.days_done
+    n = int(np.count_nonzero(trace.timestamps < e.first_undone))
+    sub = Trace(trace.timestamps[:n], trace.assets, trace.charge[:, :n], trace.discharge[:, :n], trace.soc[:, :n],
+                trace.position[:, :n], trace.baseline_net[:, :n], trace.baseline_soc[:, :n],
+                {p: r[:, :n] for p, r in trace.reserves.items()}, [r for r in trace.revisions if r["first"] < n], done)
+    w0 = window[0]
+    result = _assemble(cfg, site, market, (w0, w0 + n), intraday, spread, sub, {}, "partial run")
+    result.summary["status"] = "failed"
+    result.summary["error"] = str(e)
+    write_artifacts(out, cfg, site, market, (w0, w0 + n), sub, result)
+    (out / "error.txt").write_text(f"{e}\n{done} day(s) completed before the failure; their artifacts are kept.\n")

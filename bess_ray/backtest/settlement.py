@@ -1,0 +1,111 @@
+"""Money and reasons of a walk-forward trace, settled on actual prices."""
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from ..config import Site
+from .engine import Trace
+
+EPS = 1e-6
+
+
+def settle(trace: Trace, site: Site, prices: dict[str, np.ndarray], intraday_price: np.ndarray,
+           spread: float, dt: float) -> dict[str, np.ndarray]:
+    """Revenue per stream, per asset and interval (EUR): 'da' on the day-ahead position, each
+    reserve on its capacity, 'intraday' on the change against the position at the intraday price
+    +/- spread, and 'degradation' as a negative stream."""
+    out = {"da": prices["da"] * trace.position * dt}
+    for p, r in trace.reserves.items():
+        out[p] = prices[p] * r * dt
+    trade = trace.net - trace.position
+    if np.any(np.abs(trade) > EPS):
+        out["intraday"] = (trade * intraday_price - np.abs(trade) * spread) * dt
+    deg = np.array([b.degradation_cost_eur_mwh for b in site.batteries])[:, None]
+    out["degradation"] = -deg * trace.discharge * dt
+    return out
+
+
+def reason_codes(trace: Trace, site: Site) -> np.ndarray:
+    """Why each asset did what it did in each interval (first rule that applies):
+
+    poi_limit (trading at the site's POI limit), intraday_revision (energy changed against the
+    day-ahead position), da_arbitrage (trading the day-ahead position), <product>_reserved (idle
+    in energy, holding reserve), soc_limit (idle at an SoC limit), idle_low_spread (nothing paid).
+    """
+    bats = site.batteries
+    net = trace.net
+    site_net = net.sum(axis=0)
+    at_poi = (site_net >= site.poi.export_mw - EPS) | (site_net <= -site.poi.import_mw + EPS)
+    e = np.array([b.energy_mwh for b in bats])[:, None]
+    at_soc = (trace.soc <= e * np.array([b.soc_min for b in bats])[:, None] + EPS) | \
+             (trace.soc >= e * np.array([b.soc_max for b in bats])[:, None] - EPS)
+    codes = np.full(net.shape, "idle_low_spread", dtype=object)
+    codes[at_soc] = "soc_limit"
+    if trace.reserves:
+        stacked = np.stack([trace.reserves[p] for p in trace.reserves])
+        top = np.array(list(trace.reserves))[stacked.argmax(axis=0)]
+        held = stacked.max(axis=0) > EPS
+        codes[held] = np.char.add(top[held].astype(str), "_reserved")
+    trading = np.abs(net) > EPS
+    codes[trading] = "da_arbitrage"
+    codes[trading & (np.abs(net - trace.position) > EPS)] = "intraday_revision"
+    codes[trading & np.broadcast_to(at_poi, net.shape)] = "poi_limit"
+    return codes
+
+
+def naive_rule(site: Site, forecast_da: np.ndarray, day_start: np.ndarray, dt: float, hours: int | None) -> Trace:
+    """The naive baseline: each day, charge at full power in the N cheapest and discharge in the N
+    dearest forecast hours (hourly means of the forecast), within SoC limits; N defaults to the
+    battery's energy / power rounded up. No reserves, no look-ahead; the POI scales both down."""
+    bats = site.batteries
+    A, n = len(bats), forecast_da.size
+    charge, discharge, soc = np.zeros((A, n)), np.zeros((A, n)), np.zeros((A, n))
+    steps_h = max(1, int(round(1 / dt)))
+    for i, b in enumerate(bats):
+        level = b.energy_mwh * b.soc_initial
+        lo, hi = b.energy_mwh * b.soc_min, b.energy_mwh * b.soc_max
+        n_hours = hours or int(np.ceil(b.usable_mwh / max(b.charge_mw, b.discharge_mw)))
+        for d in range(len(day_start) - 1):
+            a, z = day_start[d], day_start[d + 1]
+            hour = (np.arange(a, z) - a) // steps_h
+            mean = np.bincount(hour, weights=forecast_da[a:z]) / np.bincount(hour)
+            order = np.argsort(mean, kind="stable")
+            cheap, dear = set(order[:n_hours].tolist()), set(order[::-1][:n_hours].tolist())
+            both = cheap & dear
+            for t in range(a, z):
+                h = hour[t - a]
+                if h in cheap and h not in both:
+                    c = min(b.charge_mw, (hi - level) / (b.charge_efficiency * dt), site.poi.import_mw)
+                    charge[i, t] = max(c, 0.0)
+                elif h in dear and h not in both:
+                    dis = min(b.discharge_mw, (level - lo) * b.discharge_efficiency / dt, site.poi.export_mw)
+                    discharge[i, t] = max(dis, 0.0)
+                level += (charge[i, t] * b.charge_efficiency - discharge[i, t] / b.discharge_efficiency) * dt
+                level *= (1 - b.standby_loss_per_hour) ** dt
+                soc[i, t] = level
+    net = discharge - charge
+    # several batteries: scale each interval to the POI
+    site_net = net.sum(axis=0)
+    scale = np.ones(n)
+    over = site_net > site.poi.export_mw
+    scale[over] = site.poi.export_mw / site_net[over]
+    under = site_net < -site.poi.import_mw
+    scale[under] = -site.poi.import_mw / site_net[under]
+    if (scale < 1).any() and A > 1:
+        charge, discharge = charge * scale, discharge * scale
+    return Trace(np.zeros(n), [b.id for b in bats], charge, discharge, soc, discharge - charge,
+                 discharge - charge, soc, {})
+
+
+def long_settlement(timestamps: pl.Series, assets: list[str], streams: dict[str, np.ndarray],
+                    quantities: dict[str, np.ndarray], prices: dict[str, np.ndarray]) -> pl.DataFrame:
+    """One row per interval, asset and stream: quantity (MW), price and revenue (EUR)."""
+    frames = []
+    n = len(timestamps)
+    for name, rev in streams.items():
+        A = rev.shape[0]
+        frames.append(pl.DataFrame({
+            "timestamp": pl.concat([timestamps] * A), "asset": np.repeat(assets, n), "stream": name,
+            "quantity_mw": quantities[name].ravel(), "price": np.tile(prices[name], A), "revenue_eur": rev.ravel()}))
+    return pl.concat(frames)
