@@ -26,7 +26,8 @@ def _table(frame: pl.DataFrame, money: bool = True) -> str:
 def write_report(path: Path, summary: dict, monthly: pl.DataFrame, figures: list[Path]) -> Path:
     s = summary
     kpis = [("realised revenue", f"{s['revenue_eur']:,.0f} EUR"),
-            ("oracle revenue (perfect foresight, same engine)", f"{s['oracle_revenue_eur']:,.0f} EUR"),
+            ("oracle revenue (perfect foresight, same engine)",
+             f"{s['oracle_revenue_eur']:,.0f} EUR" if s.get("oracle_revenue_eur") is not None else "n/a"),
             ("capture rate", f"{s['capture_rate']:.1%}" if s.get("capture_rate") is not None else "n/a")]
     kpis += [(f"baseline {k}", f"{v:,.0f} EUR") for k, v in s["baselines_revenue_eur"].items()]
     kpis += [(f"stream {k}", f"{v:,.0f} EUR") for k, v in s["revenue_by_stream_eur"].items()]

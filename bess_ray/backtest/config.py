@@ -72,14 +72,16 @@ class BacktestConfig(_Strict):
             raise ValueError(f"type {v.get('type')!r} is not persistence, perfect_foresight, csv or custom_python")
         return v
 
-    @model_validator(mode="after")
-    def _products_in_workflow(self) -> "BacktestConfig":
-        if self.products is not None:
-            extra = [p for p in self.products if p not in KERNELS[self.workflow]]
-            if extra or "da" not in self.products:
-                raise ValueError(f"products must include 'da' and be part of {self.workflow} "
-                                 f"({', '.join(KERNELS[self.workflow])}); not: {', '.join(extra) or 'da missing'}")
-        return self
+    @field_validator("products")
+    @classmethod
+    def _products_in_workflow(cls, v, info):
+        workflow = info.data.get("workflow", "da_only")
+        if v is not None:
+            extra = [p for p in v if p not in KERNELS[workflow]]
+            if extra or "da" not in v:
+                raise ValueError(f"must include 'da' and be part of {workflow} ({', '.join(KERNELS[workflow])}); "
+                                 f"{'not: ' + ', '.join(extra) if extra else 'da is missing'}")
+        return v
 
     @property
     def traded(self) -> tuple[str, ...]:

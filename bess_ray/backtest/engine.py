@@ -143,7 +143,9 @@ class WalkForward:
         market = MarketPrices(TimeGrid(self.ts[start], stop - start, self.grid.resolution_min), prices)
         f = build(self.site, market, self.products, locks=locks, calendar=self.calendar.window(start, stop),
                   intraday=intraday, initial_mwh=s0)
-        solver = self.solvers.setdefault(key, WarmSolver())
+        solver = self.solvers.get(key)
+        if solver is None:
+            solver = self.solvers[key] = WarmSolver()
         sol = solver.solve(f.lp.assemble())
         if sol.x is None:
             raise BacktestError(f"the {key} problem of {np.datetime_as_string(self.ts[start], 'D')} is {sol.status}")

@@ -42,6 +42,8 @@ class CsvForecast:
             raise DataError(f"forecast.file: {file}: {late.height} value(s) issued at or after their own delivery "
                             f"interval (look-ahead), rows {late['row'].head(8).to_list()}")
         self.frame = frame.sort("issue_time_utc")
+        steps = frame["timestamp_utc"].unique().sort().diff().dt.total_minutes().drop_nulls()
+        self.resolution_min = int(steps.filter(steps > 0).mode().min()) if steps.len() else 60
         self.name = f"csv forecast {path.name}"
 
     def forecast(self, view: VisibleHistory, targets: np.ndarray, products) -> dict[str, np.ndarray]:
@@ -50,9 +52,11 @@ class CsvForecast:
             raise ForecastError(f"the forecast file has no column for {', '.join(missing)}")
         ts = view.timestamps[targets]
         issued = self.frame.filter(pl.col("issue_time_utc") <= view.decision_time)
-        latest = (issued.filter(pl.col("timestamp_utc").is_in(pl.Series(ts)))
-                  .group_by("timestamp_utc").agg(pl.all().sort_by("issue_time_utc").last()))
-        table = pl.DataFrame({"timestamp_utc": ts}).join(latest, on="timestamp_utc", how="left")
+        latest = (issued.filter(pl.col("timestamp_utc").is_between(ts[0] - np.timedelta64(self.resolution_min, "m"), ts[-1]))
+                  .group_by("timestamp_utc").agg(pl.all().sort_by("issue_time_utc").last()).sort("timestamp_utc"))
+        # a value holds over its delivery interval (an hourly forecast over four quarter-hours)
+        table = pl.DataFrame({"timestamp_utc": ts}).join_asof(
+            latest, on="timestamp_utc", strategy="backward", tolerance=f"{self.resolution_min - 1}m")
         out = {}
         for p in products:
             values = table[p].to_numpy().astype(float)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import math
+
 import numpy as np
 
 INF = np.inf
@@ -61,9 +63,9 @@ class CscMatrix:
 def _flat(value, shape: tuple[int, ...]) -> np.ndarray:
     """`value` (scalar or broadcastable array) as a flat float array of `shape`'s size."""
     if isinstance(value, (int, float)):
-        return np.full(int(np.prod(shape)), float(value))
+        return np.full(math.prod(shape), float(value))
     arr = np.asarray(value, dtype=float)
-    return arr.ravel() if arr.shape == tuple(shape) else np.broadcast_to(arr, shape).ravel()
+    return arr.reshape(-1) if arr.shape == shape else np.broadcast_to(arr, shape).reshape(-1)
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,7 @@ class VarGroup:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape))
+        return math.prod(self.shape)
 
     def cols(self) -> np.ndarray:
         return self.offset + np.arange(self.size).reshape(self.shape)
@@ -111,7 +113,8 @@ class LinearProgram:
     def add_vars(self, name: str, shape: tuple[int, ...], axes: tuple[str, ...], lo=0.0, hi=INF,
                  cost=0.0, integer: bool = False) -> np.ndarray:
         """Add a variable group; returns its column indices shaped like `shape`."""
-        group = VarGroup(name, self.num_col, tuple(shape), tuple(axes), integer)
+        shape = tuple(shape)
+        group = VarGroup(name, self.num_col, shape, tuple(axes), integer)
         n = group.size
         self._lo.append(_flat(lo, shape))
         self._hi.append(_flat(hi, shape))

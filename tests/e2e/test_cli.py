@@ -102,3 +102,22 @@ def test_readme_figure_full_year_perfect_foresight(tmp_path):
     assert summary["revenue_eur"] == pytest.approx(72133.53, abs=0.05)
     readme = (ROOT / "README.md").read_text()
     assert "72,133.53" in readme
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,streams", [
+    ("de_lu_2023_da", {"da"}),
+    ("de_lu_2023_fcr_afrr", {"da", "fcr", "afrr_up", "afrr_down"}),
+    ("dk2_2023_fcrn_fcrd", {"da", "fcr_n", "fcr_d_up", "intraday"}),
+])
+def test_example_backtests_run_through_the_cli(tmp_path, name, streams):
+    """The shipped backtests over (nearly) a year of real prices, as the README quotes them."""
+    p = cli("backtest", CONFIGS / "backtests" / f"{name}.yaml", "--out", tmp_path)
+    assert p.returncode == 0, p.stderr
+    s = json.loads((tmp_path / "summary.json").read_text())
+    assert streams <= set(s["revenue_by_stream_eur"])
+    assert 0 < s["revenue_eur"] <= s["oracle_revenue_eur"] and 0.5 < s["capture_rate"] <= 1.0
+    assert s["baselines_revenue_eur"]["naive"] < s["revenue_eur"]
+    assert s["days"] >= 350 and "capture rate" in p.stdout
+    readme = (ROOT / "README.md").read_text()
+    assert f"{s['revenue_eur']:,.0f}" in readme, f"README should quote {name}: {s['revenue_eur']:,.0f} EUR"
