@@ -16,6 +16,15 @@ def _plt():
     return plt
 
 
+def _save(fig, path: Path, source: str) -> Path:
+    """Name the data source on the figure, write the PNG, free the figure."""
+    fig.text(0.01, 0.01, f"prices: {source}", fontsize=7, color="gray")
+    fig.autofmt_xdate()
+    fig.savefig(path, dpi=90)
+    _plt().close(fig)
+    return path
+
+
 def week_dispatch(path: Path, ts: np.ndarray, price: np.ndarray, net: np.ndarray, soc_frac: np.ndarray,
                   title: str, source: str) -> Path:
     plt = _plt()
@@ -29,11 +38,7 @@ def week_dispatch(path: Path, ts: np.ndarray, price: np.ndarray, net: np.ndarray
     ax2.set_ylabel("SoC, %")
     ax2.set_ylim(-2, 102)
     fig.suptitle(title)
-    fig.text(0.01, 0.01, f"prices: {source}", fontsize=7, color="gray")
-    fig.autofmt_xdate()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return _save(fig, path, source)
 
 
 def monthly_stacked(path: Path, table: pl.DataFrame, streams: list[str], title: str, source: str) -> Path:
@@ -52,11 +57,7 @@ def monthly_stacked(path: Path, table: pl.DataFrame, streams: list[str], title: 
     ax.set_ylabel("EUR")
     ax.legend(ncol=len(streams), fontsize=8)
     ax.set_title(title)
-    fig.text(0.01, 0.01, f"prices: {source}", fontsize=7, color="gray")
-    fig.autofmt_xdate()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return _save(fig, path, source)
 
 
 def cumulative(path: Path, ts: np.ndarray, series: dict[str, np.ndarray], title: str, source: str) -> Path:
@@ -67,8 +68,4 @@ def cumulative(path: Path, ts: np.ndarray, series: dict[str, np.ndarray], title:
     ax.set_ylabel("cumulative revenue, EUR")
     ax.legend(fontsize=8)
     ax.set_title(title)
-    fig.text(0.01, 0.01, f"prices: {source}", fontsize=7, color="gray")
-    fig.autofmt_xdate()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return _save(fig, path, source)

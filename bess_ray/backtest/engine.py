@@ -169,9 +169,7 @@ class WalkForward:
         events += [(self.midnight[d] + np.timedelta64(int(h * 3600), "s"), 1, d, h)
                    for d in days for h in (self.checkpoints_h or [])]
         events.sort(key=lambda e: (e[0], e[1], e[2]))
-        last_event = {}
-        for t, kind, d, what in events:
-            last_event[d] = (t, kind)
+        last_event = {d: (t, kind) for t, kind, d, _ in events}
         try:
             for t, kind, d, what in events:
                 try:

@@ -30,7 +30,7 @@ from ..data.market import MarketPrices, load_market_prices
 from ..errors import DataError
 from ..forecast import make_forecaster
 from ..forecast.perfect import PerfectForesight
-from ..markets import KERNELS, get_zone
+from ..markets import get_zone
 from ..markets.gates import DEFAULT_GATES, Gate
 from ..timegrid import iso
 from .config import BacktestConfig

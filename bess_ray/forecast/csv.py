@@ -4,7 +4,8 @@ Columns: `issue_time_utc`, `timestamp_utc` (delivery interval start) and one col
 (`da`, `fcr`, ...; canonical units). At a decision time only values issued at or before it are
 visible; for each delivery interval the latest such value is used. A value issued at or after
 its own delivery interval is an error in the file; a delivery interval with no value issued
-before the decision time stops the run with the day and the intervals.
+before the decision time stops the run with the day and the intervals, unless `fill: ffill`
+holds the previous interval's forecast over the gap.
 """
 from __future__ import annotations
 
@@ -21,7 +22,10 @@ from .base import ForecastError, VisibleHistory
 class CsvForecast:
     oracle = False
 
-    def __init__(self, file: str, base_dir: Path | None = None) -> None:
+    def __init__(self, file: str, fill: str | None = None, base_dir: Path | None = None) -> None:
+        if fill not in (None, "ffill"):
+            raise DataError(f"forecast.fill: {fill!r} is not 'ffill'")
+        self.fill = fill
         path = Path(file)
         if not path.is_absolute() and base_dir is not None and not path.exists():
             path = base_dir / path
@@ -60,6 +64,8 @@ class CsvForecast:
         out = {}
         for p in products:
             values = table[p].to_numpy().astype(float)
+            if self.fill == "ffill":
+                values = pl.Series(values).fill_nan(None).forward_fill().to_numpy().astype(float)
             gaps = np.flatnonzero(np.isnan(values))
             if gaps.size:
                 first = np.datetime_as_string(ts[gaps[0]], "m")

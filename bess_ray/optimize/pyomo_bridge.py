@@ -39,7 +39,7 @@ def to_pyomo(lp: AssembledLP, asset_ids: list[str]):
         hi = lp.col_hi[g.offset:g.offset + g.size]
         bounds = {k: (None if not np.isfinite(a) else float(a), None if not np.isfinite(b) else float(b))
                   for k, a, b in zip(idx, lo, hi)}
-        var = pyo.Var(idx, domain=pyo.Integers if g.integer else pyo.Reals, bounds=lambda m, *k: bounds[k if len(k) > 1 else k[0]])
+        var = pyo.Var(idx, domain=pyo.Integers if g.integer else pyo.Reals, bounds=lambda m, *k, b=bounds: b[k if len(k) > 1 else k[0]])
         setattr(m, g.name, var)
         flat.extend(var[k] for k in idx)
 

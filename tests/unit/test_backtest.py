@@ -109,7 +109,7 @@ def test_schedule_revision_locks_past_and_reserves(march):
     tr = wf.run()
     assert tr.revisions and {r["day"] for r in tr.revisions} >= {"2023-03-06"}
     w0 = wf.window[0]
-    for (d, name), (a, b, fcr, position) in committed.items():
+    for (_day, name), (a, b, fcr, position) in committed.items():
         if name == "fcr_auction":  # revisions never touch committed reserves
             assert np.allclose(tr.reserves["fcr"][:, a - w0:b - w0], fcr)
         if name == "day_ahead":  # nor the day-ahead position: changes are intraday trades
@@ -147,6 +147,18 @@ def test_csv_forecast_issued_after_delivery_or_too_late_is_rejected(tmp_path, ma
     path.write_text("issue_time_utc,timestamp_utc,da\n2023-03-06T20:00:00Z,2023-03-06T23:00:00Z,50\n")
     with pytest.raises(BacktestError, match=r"day 2023-03-06: no da forecast issued at or before 2023-03-05T11:00Z"):
         engine({"type": "csv", "file": str(path)}, march).run()
+
+
+def test_csv_forecast_gaps_fail_unless_filled(tmp_path, march):
+    ts, da = march.grid.timestamps, march.prices["da"]
+    rows = [(str(t.astype("datetime64[D]") - np.timedelta64(2, "D")) + "T00:00:00Z", str(t) + "Z", float(v))
+            for i, (t, v) in enumerate(zip(ts, da)) if not 1296 <= i < 1306]  # a 2.5-hour hole on 6 March
+    path = tmp_path / "holes.csv"
+    pl.DataFrame(rows, schema=["issue_time_utc", "timestamp_utc", "da"], orient="row").write_csv(path)
+    with pytest.raises(BacktestError, match=r"no da forecast .* for 10 interval\(s\) from 2023-03-06T11:00Z"):
+        engine({"type": "csv", "file": str(path)}, march).run()
+    filled = engine({"type": "csv", "file": str(path), "fill": "ffill"}, march).run()
+    assert filled.days_done == 7
 
 
 FAILING = '''
@@ -192,6 +204,7 @@ def test_artifacts_layout_and_money_add_up(tmp_path):
                  "plots/week_dispatch.png", "plots/monthly_revenue.png", "plots/cumulative_revenue.png"):
         assert (out / name).is_file(), name
     s = json.loads((out / "summary.json").read_text())
+    assert s["revenue_eur"] == pytest.approx(r.revenue_eur) and r.realised.height == 14 * 96
     for key in ("revenue_eur", "oracle_revenue_eur", "capture_rate", "baselines_revenue_eur", "revenue_by_stream_eur"):
         assert key in s
     settlement = pl.read_parquet(out / "settlement.parquet")

@@ -48,7 +48,7 @@ def cases(draw):
 def check_invariants(site: Site, r) -> None:
     s = r.schedule
     f = r.formulation
-    for i, b in enumerate(site.batteries):
+    for b in site.batteries:
         a = s.filter(pl.col("asset") == b.id)
         c, d, soc = a["charge_mw"].to_numpy(), a["discharge_mw"].to_numpy(), a["soc_end_mwh"].to_numpy()
         net = d - c

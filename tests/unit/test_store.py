@@ -1,4 +1,3 @@
-import polars as pl
 import pytest
 
 from bess_ray import optimize
