@@ -138,11 +138,11 @@ class WalkForward:
         return out
 
     def solve(self, key: str, prices: dict, horizon: np.ndarray, s0: np.ndarray, locks: Locks,
-              intraday: IntradayTrade | None = None):
+              intraday: IntradayTrade | None = None, discharged_today: np.ndarray | None = None):
         start, stop = int(horizon[0]), int(horizon[-1]) + 1
         market = MarketPrices(TimeGrid(self.ts[start], stop - start, self.grid.resolution_min), prices)
         f = build(self.site, market, self.products, locks=locks, calendar=self.calendar.window(start, stop),
-                  intraday=intraday, initial_mwh=s0)
+                  intraday=intraday, initial_mwh=s0, discharged_today_mwh=discharged_today)
         solver = self.solvers.get(key)
         if solver is None:
             solver = self.solvers[key] = WarmSolver()
@@ -271,8 +271,9 @@ class WalkForward:
         position = np.full(horizon.size, np.nan)
         position[:upto - k] = self.position[:, k:upto].sum(axis=0)
         intraday = IntradayTrade(position, self.intraday_price[horizon], self.intraday_spread)
+        done_today = self.plan_d[:, a:k].sum(axis=1) * self.dt  # counts against today's cycle limit
         f, x = self.solve(f"revision@{hour:g}h", self.forecast(t, horizon, label), horizon, self._start_soc(k),
-                          self._reserve_locks(horizon), intraday)
+                          self._reserve_locks(horizon), intraday, done_today)
         self._store_plan(f, x, horizon, upto)
         w0 = self.window[0]
         trace.revisions.append({"day": label, "checkpoint": t, "first": k - w0,

@@ -20,7 +20,12 @@ def settle(trace: Trace, site: Site, prices: dict[str, np.ndarray], intraday_pri
         out[p] = prices[p] * r * dt
     trade = trace.net - trace.position
     if np.any(np.abs(trade) > EPS):
-        out["intraday"] = (trade * intraday_price - np.abs(trade) * spread) * dt
+        # the site trades, not each battery: moving energy between batteries crosses no spread,
+        # so the spread is paid on the site's net trade and shared by each asset's part of it
+        site_trade = np.abs(trade.sum(axis=0))
+        gross = np.abs(trade).sum(axis=0)
+        share = np.divide(np.abs(trade), gross, out=np.zeros_like(trade), where=gross > EPS)
+        out["intraday"] = (trade * intraday_price - share * site_trade * spread) * dt
     deg = np.array([b.degradation_cost_eur_mwh for b in site.batteries])[:, None]
     out["degradation"] = -deg * trace.discharge * dt
     return out

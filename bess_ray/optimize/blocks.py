@@ -127,15 +127,25 @@ def degradation_block(lp: LinearProgram, bats: list[Battery], discharge, dt: flo
         lp.add_cost(discharge, np.broadcast_to(cost, discharge.shape))
 
 
-def cycle_limit_block(lp: LinearProgram, bats: list[Battery], discharge, day_of: np.ndarray, dt: float) -> None:
-    """Discharged energy per local day <= cycles/day x usable energy (prorated on partial days)."""
+def cycle_limit_block(lp: LinearProgram, bats: list[Battery], discharge, day_of: np.ndarray, dt: float,
+                      discharged_mwh: np.ndarray | None = None) -> None:
+    """Discharged energy per local day <= cycles/day x usable energy.
+
+    A partial day at the window's edge gets its share of the limit; but when `discharged_mwh`
+    says what the batteries already discharged earlier on the first day (a re-plan at noon), the
+    first day gets the whole day's limit less that.
+    """
     T = day_of.size
     n_days = int(day_of.max()) + 1
-    share = np.bincount(day_of, minlength=n_days) / (24.0 / dt)
+    share = np.minimum(np.bincount(day_of, minlength=n_days) / (24.0 / dt), 1.0)
+    if discharged_mwh is not None:
+        share[0] = 1.0
     for i, b in enumerate(bats):
         if b.max_cycles_per_day is None:
             continue
-        limit = b.max_cycles_per_day * b.usable_mwh * np.minimum(share, 1.0)
+        limit = b.max_cycles_per_day * b.usable_mwh * share
+        if discharged_mwh is not None:
+            limit[0] = max(limit[0] - discharged_mwh[i], 0.0)
         lp.add_rows(f"cycle_limit[{b.id}]", "cycle_limit", n_days, [(day_of, discharge[i], np.full(T, dt))],
                     hi=limit)
 
@@ -267,11 +277,13 @@ def lock_block(lp: LinearProgram, bats: list[Battery], locks: Locks, charge, dis
 
 def build(site: Site, market: MarketPrices, products: tuple[str, ...] | None = None,
           binaries: bool = False, locks: Locks | None = None, calendar: Calendar | None = None,
-          intraday: IntradayTrade | None = None, initial_mwh: np.ndarray | None = None) -> Formulation:
+          intraday: IntradayTrade | None = None, initial_mwh: np.ndarray | None = None,
+          discharged_today_mwh: np.ndarray | None = None) -> Formulation:
     """Assemble the whole problem for a site over the market's grid.
 
     `locks` fixes commitments; `calendar` supplies precomputed blocks and days; `intraday` turns
-    intervals with a day-ahead position into intraday trading (their day-ahead price is sunk).
+    intervals with a day-ahead position into intraday trading (their day-ahead price is sunk);
+    `initial_mwh` and `discharged_today_mwh` carry the state of a re-plan that starts mid-way.
     """
     products = tuple(products or site.markets.products)
     zone = get_zone(site.zone)
@@ -289,7 +301,7 @@ def build(site: Site, market: MarketPrices, products: tuple[str, ...] | None = N
     degradation_block(lp, bats, discharge, dt)
     if any(b.max_cycles_per_day for b in bats):
         days = calendar.days if calendar else grid.local_days(zone.timezone)
-        cycle_limit_block(lp, bats, discharge, days, dt)
+        cycle_limit_block(lp, bats, discharge, days, dt, discharged_today_mwh)
     block_of, reserve = {}, {}
     for p in products:
         if PRODUCTS[p].is_reserve:

@@ -256,3 +256,28 @@ def test_price_gap_inside_the_window_is_listed(tmp_path):
     with pytest.raises(DataError, match=r"gap: 3 missing interval\(s\)"):
         backtest(config(prices={"day_ahead": str(path)}))
     assert backtest(config(prices={"day_ahead": str(path)}, fill="linear")).summary["days"] == 14
+
+
+def test_revisions_keep_the_whole_days_cycle_limit_and_trade_at_site_level():
+    """A re-plan at noon may only use what is left of the day's cycles, and moving energy between
+    batteries of one site is no intraday trade."""
+    market = load_market_prices("DE-LU", ("da",), "sample:DE_LU_2023", start="2023-03-01T23:00Z",
+                                end="2023-03-20T23:00Z", resolution="60min")
+    site = Site.from_yaml(CONFIGS / "sites" / "de_lu_portfolio_3x.yaml").with_products(("da",))
+    ts = market.grid.timestamps
+    window = (int(np.searchsorted(ts, np.datetime64("2023-03-09T23:00"))),
+              int(np.searchsorted(ts, np.datetime64("2023-03-17T23:00"))))
+    wf = WalkForward(site, market, window, ("da",), make_forecaster({"type": "persistence"}), 24.0,
+                     [0, 6, 12, 18], market.prices["da"], 2.0)
+    tr = wf.run()
+    lfp_a = site.batteries[0]
+    per_day = tr.discharge[0].reshape(-1, 24).sum(axis=1)  # March 10-17: 24-hour CET days
+    assert per_day.max() <= lfp_a.max_cycles_per_day * lfp_a.usable_mwh + 1e-6
+    from bess_ray.backtest.settlement import settle
+
+    st = settle(tr, site, {"da": market.prices["da"][window[0]:window[1]]}, market.prices["da"][window[0]:window[1]],
+                2.0, 1.0)
+    trade = tr.net - tr.position
+    site_trade = np.abs(trade.sum(axis=0))
+    spread_paid = (trade * market.prices["da"][window[0]:window[1]]).sum() - st["intraday"].sum()
+    assert spread_paid == pytest.approx(2.0 * site_trade.sum())

@@ -201,3 +201,21 @@ def test_missing_reserve_price_and_wrong_length():
     grid = TimeGrid(np.datetime64("2023-01-01T00:00", "us"), 3, 60)
     with pytest.raises(DataError, match="prices.da: 2 values for 3 intervals"):
         MarketPrices(grid, {"da": np.array([1.0, 2.0])})
+
+
+def test_cycle_limit_of_a_replan_counts_what_the_day_already_used():
+    """From noon, with 1.5 of 2 daily cycles used in the morning, only 0.5 cycles remain: not the
+    prorated 1.0 that half a day would get, and not 2."""
+    from bess_ray.optimize import build
+    from bess_ray.optimize.highs import solve
+
+    b = battery(energy_mwh=1.0, soc_initial=1.0, max_cycles_per_day=2.0)
+    site = Site.from_dict(site_dict(b))
+    prices = market({"da": [0.0, 100.0] * 6}, start="2023-01-02T11:00Z")  # noon to midnight CET
+    for used, allowed in ((1.5, 0.5), (0.0, 2.0), (2.5, 0.0)):
+        f = build(site, prices, discharged_today_mwh=np.array([used]))
+        sol, _ = solve(f.lp.assemble())
+        assert sol.x[f.discharge].sum() == pytest.approx(allowed, abs=1e-6)
+    f = build(site, prices)  # no history: half a day gets half the limit
+    sol, _ = solve(f.lp.assemble())
+    assert sol.x[f.discharge].sum() == pytest.approx(1.0, abs=1e-6)
