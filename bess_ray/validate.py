@@ -10,7 +10,15 @@ from .timegrid import iso
 
 
 def validate_file(path: Path, prices=None, reserve_prices=None, fill: str | None = None) -> list[str]:
-    """Lines of a report; raises ConfigError / DataError naming the first hard problem."""
+    """Lines of a report; raises ConfigError / DataError naming the first hard problem.
+
+    A site config is checked with the profiles it references (and, when given, prices); a
+    backtest config with its site, its price sources over the window and its forecast.
+    """
+    from .config import read_yaml
+
+    if "window" in read_yaml(path):
+        return _validate_backtest(Path(path))
     site = Site.from_yaml(path)
     base = Path(path).parent
     lines = [f"{path}: site {site.id} in {site.zone}, {len(site.batteries)} battery(ies), "
@@ -25,3 +33,19 @@ def validate_file(path: Path, prices=None, reserve_prices=None, fill: str | None
         lines.append(f"  prices cover {market.grid.periods} intervals from {iso(market.grid.start)} for "
                      f"{', '.join(market.prices)}: ok")
     return lines
+
+
+def _validate_backtest(path: Path) -> list[str]:
+    from .backtest.config import BacktestConfig
+    from .backtest.run import load
+    from .forecast import make_forecaster
+
+    cfg = BacktestConfig.from_yaml(path)
+    site, market, window, _ = load(cfg, path.resolve().parent)
+    forecaster = make_forecaster(cfg.forecast, path.resolve().parent)
+    days = (window[1] - window[0]) * market.grid.dt_hours / 24
+    return [f"{path}: backtest {cfg.name}: config ok",
+            f"  site {site.id} ({site.zone}), workflow {cfg.workflow}, products {', '.join(site.markets.products)}",
+            f"  prices cover the window ({days:.0f} days from {iso(market.grid.timestamps[window[0]])}) with history "
+            f"and look-ahead: {', '.join(f'{p} from {s}' for p, s in market.sources.items())}",
+            f"  forecast: {forecaster.name}"]

@@ -77,6 +77,18 @@ def test_validate_good_site_with_prices():
     assert "config ok" in p.stdout and "fcr_n, fcr_d_up: ok" in p.stdout
 
 
+def test_validate_backtest_config(tmp_path):
+    p = cli("validate", CONFIGS / "backtests" / "de_lu_2023_fcr_afrr.yaml")
+    assert p.returncode == 0, p.stderr
+    assert "backtest de_lu_2023_fcr_afrr: config ok" in p.stdout and "fcr from sample:FCR_2021@2023" in p.stdout
+    bad = tmp_path / "bt.yaml"
+    bad.write_text((CONFIGS / "backtests" / "de_lu_2023_da.yaml").read_text()
+                   .replace("../sites/de_lu_1mw_2mwh.yaml", str(CONFIGS / "sites" / "de_lu_1mw_2mwh.yaml"))
+                   .replace("end: 2024-01-01", "end: 2025-03-01"))
+    p = cli("validate", bad)
+    assert p.returncode == 2 and "is not inside the day-ahead prices" in p.stderr
+
+
 def test_data_import_list_show_delete(tmp_path):
     home = tmp_path / "home"
     src = ROOT / "bess_ray" / "data" / "samples" / "day_ahead" / "BE_2023_hourly.csv"
