@@ -3,15 +3,15 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
-import rainflow
+
+from ..simulate.rainflow import cycles as rainflow_cycles
 
 
 def cycle_kpis(discharge_mw: np.ndarray, soc_frac: np.ndarray, usable_mwh: float, dt: float) -> dict:
     """Equivalent full cycles (discharged energy / usable energy) and an ASTM E1049 rainflow count
     of the SoC trace: the number of cycles and how deep they were."""
-    cycles = rainflow.count_cycles(np.asarray(soc_frac, dtype=float))  # [(depth, count)]
-    depths = np.array([c[0] for c in cycles]) if cycles else np.zeros(0)
-    counts = np.array([c[1] for c in cycles]) if cycles else np.zeros(0)
+    counted = rainflow_cycles(soc_frac)
+    depths, counts = counted[:, 0], counted[:, 2]
     bins = [0.0, 0.1, 0.25, 0.5, 0.8, 1.0001]
     hist = np.histogram(depths, bins=bins, weights=counts)[0] if depths.size else np.zeros(len(bins) - 1)
     return {

@@ -200,13 +200,9 @@ def _assemble(cfg, site, market, window, intraday, spread, trace, baselines, for
     price_of = {**{p: market.prices[p][w0:w1] for p in market.prices}, "intraday": intraday[w0:w1],
                 "degradation": np.full(n, 0.0)}
     settlement = long_settlement(ts, assets, streams, quantities, price_of)
-    per_interval = pl.DataFrame({"timestamp": ts, **{k: v.sum(axis=0) for k, v in streams.items()}})
-    month = pl.DataFrame({"timestamp": ts}).with_columns(
-        pl.col("timestamp").dt.convert_time_zone(tz).dt.strftime("%Y-%m").alias("month"))["month"]
-    monthly = (per_interval.with_columns(month).group_by("month")
-               .agg([pl.col(k).sum() for k in streams]).sort("month")
-               .with_columns(pl.sum_horizontal(list(streams)).alias("total_eur")))
-    from ..analytics.kpis import cycle_kpis
+    from ..analytics.kpis import cycle_kpis, monthly as monthly_table
+
+    monthly = monthly_table(pl.DataFrame({"timestamp": ts, **{k: v.sum(axis=0) for k, v in streams.items()}}), tz)
 
     cycles = {b.id: cycle_kpis(trace.discharge[i], trace.soc[i] / b.energy_mwh, b.usable_mwh, dt)
               for i, b in enumerate(site.batteries)}
