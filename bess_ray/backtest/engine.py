@@ -28,6 +28,7 @@ from ..optimize.warm import WarmSolver
 from ..timegrid import TimeGrid
 
 EPS = 1e-6
+RESERVE_STEP_MW = 1e-4  # reserve commitments are whole multiples of 0.1 kW
 
 
 class BacktestError(ForecastError):
@@ -54,6 +55,7 @@ class Trace:
     baseline_soc: np.ndarray
     reserves: dict[str, np.ndarray]
     revisions: list[dict] = field(default_factory=list)
+    skipped_revisions: list[dict] = field(default_factory=list)  # re-plans that failed: the plan stood
     days_done: int = 0
     solve_seconds: float = 0.0
     solves: int = 0
@@ -86,6 +88,11 @@ class WalkForward:
         day_ids = np.unique(dates.to_numpy(), return_inverse=True)[1]
         starts = np.flatnonzero(np.r_[True, np.diff(day_ids) != 0])
         self.day_start = np.r_[starts, grid.periods]
+        for edge in self.window:
+            if edge not in self.day_start:
+                raise ValueError(f"the backtest window must start and end at local midnights ({zone.timezone}); "
+                                 f"interval {edge} ({np.datetime_as_string(grid.timestamps[min(edge, grid.periods - 1)], 'm')}Z) "
+                                 "is not one")
         self.day_dates = dates.gather(starts)
         self.calendar = Calendar(
             {p: grid.blocks(zone.product_timezone(p), PRODUCTS[p].block_hours)
@@ -141,14 +148,20 @@ class WalkForward:
               intraday: IntradayTrade | None = None, discharged_today: np.ndarray | None = None):
         start, stop = int(horizon[0]), int(horizon[-1]) + 1
         market = MarketPrices(TimeGrid(self.ts[start], stop - start, self.grid.resolution_min), prices)
+        # the horizon-end SoC rule is soft: worth more than any MWh could earn in this horizon
+        penalty = 2.0 * max(float(np.abs(v).max()) for v in prices.values()) / self.dt + 1000.0
         f = build(self.site, market, self.products, locks=locks, calendar=self.calendar.window(start, stop),
-                  intraday=intraday, initial_mwh=s0, discharged_today_mwh=discharged_today)
+                  intraday=intraday, initial_mwh=s0, discharged_today_mwh=discharged_today, final_soc_penalty=penalty)
         solver = self.solvers.get(key)
         if solver is None:
             solver = self.solvers[key] = WarmSolver()
-        sol = solver.solve(f.lp.assemble())
+        lp = f.lp.assemble()
+        sol = solver.solve(lp)
         if sol.x is None:
-            raise BacktestError(f"the {key} problem of {np.datetime_as_string(self.ts[start], 'D')} is {sol.status}")
+            from ..optimize.diagnose import diagnose, explain
+
+            why = explain(diagnose(lp, self.ts[start:stop])) if sol.status == "infeasible" else sol.status
+            raise BacktestError(f"the {key} problem from {np.datetime_as_string(self.ts[start], 'm')}Z: {why}")
         return f, sol.x
 
     # --------------------------------------------------------------------------------- the run
@@ -235,6 +248,12 @@ class WalkForward:
         free = np.flatnonzero(~self.committed["da"][k:stop])
         return k + int(free[0]) if free.size else stop
 
+    def _commitments_end(self, k: int) -> int:
+        """End of the run of intervals from k on in which any product is committed."""
+        any_committed = np.logical_or.reduce([c[k:] for c in self.committed.values()])
+        free = np.flatnonzero(~any_committed)
+        return k + int(free[0]) if free.size else self.grid.periods
+
     def _gate(self, d: int, gate: Gate, t: np.datetime64, trace: Trace) -> None:
         a, b = int(self.day_start[d]), int(self.day_start[d + 1])
         label = str(self.day_dates[d])
@@ -252,7 +271,10 @@ class WalkForward:
             if p == "da":
                 self.position[:, a:b] = net[:, :n_day]
             else:
-                self.reserve[p][:, a:b] = x[f.reserve[p]][:, f.block_of[p][:n_day]]
+                # a bid has a granularity, and a commitment copied from one LP into the next one's
+                # locks must not carry that LP's solver tolerance: round down to 0.1 kW
+                held = np.floor(np.maximum(x[f.reserve[p]], 0.0) / RESERVE_STEP_MW) * RESERVE_STEP_MW
+                self.reserve[p][:, a:b] = held[:, f.block_of[p][:n_day]]
             self.committed[p][a:b] = True
         self._store_plan(f, x, horizon, b)
         if all(self.committed[p][a] for p in self.products):  # the day's plan before any revision
@@ -266,14 +288,24 @@ class WalkForward:
         if k >= b:
             return
         label = str(self.day_dates[d])
-        horizon = np.arange(k, min(b + self.lookahead, self.grid.periods))
+        # the re-plan covers every day with a commitment whole, so no day keeps half an old plan
+        stop = max(b + self.lookahead, self._commitments_end(k))
+        horizon = np.arange(k, min(stop, self.grid.periods))
         upto = self._committed_until(k, horizon)
         position = np.full(horizon.size, np.nan)
         position[:upto - k] = self.position[:, k:upto].sum(axis=0)
         intraday = IntradayTrade(position, self.intraday_price[horizon], self.intraday_spread)
         done_today = self.plan_d[:, a:k].sum(axis=1) * self.dt  # counts against today's cycle limit
-        f, x = self.solve(f"revision@{hour:g}h", self.forecast(t, horizon, label), horizon, self._start_soc(k),
-                          self._reserve_locks(horizon), intraday, done_today)
+        try:
+            f, x = self.solve(f"revision@{hour:g}h", self.forecast(t, horizon, label), horizon, self._start_soc(k),
+                              self._reserve_locks(horizon), intraday, done_today)
+        except BacktestError as e:
+            if "infeasible" not in str(e):
+                raise
+            # as an EMS would: when a re-plan fails, the current (valid) schedule stands; recorded
+            trace.skipped_revisions.append({"day": label, "checkpoint": np.datetime_as_string(t, "m") + "Z",
+                                            "reason": str(e)})
+            return
         self._store_plan(f, x, horizon, upto)
         w0 = self.window[0]
         trace.revisions.append({"day": label, "checkpoint": t, "first": k - w0,

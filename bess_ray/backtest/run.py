@@ -223,6 +223,7 @@ def _assemble(cfg, site, market, window, intraday, spread, trace, baselines, for
         "baselines_capture_rate": {k: v / oracle for k, v in base_rev.items()} if oracle else {},
         "cycles": {**total_cycles, "assets": cycles},
         "revisions": len(trace.revisions),
+        "revisions_skipped": trace.skipped_revisions,
         "data_sources": market.sources,
     }
     res = BacktestResult(summary, realised, settlement, monthly)
@@ -339,7 +340,9 @@ def _write_partial(out: Path, cfg, site, market, window, intraday, spread, e: Ba
     n = int(np.count_nonzero(trace.timestamps < e.first_undone))
     sub = Trace(trace.timestamps[:n], trace.assets, trace.charge[:, :n], trace.discharge[:, :n], trace.soc[:, :n],
                 trace.position[:, :n], trace.baseline_net[:, :n], trace.baseline_soc[:, :n],
-                {p: r[:, :n] for p, r in trace.reserves.items()}, [r for r in trace.revisions if r["first"] < n], done)
+                {p: r[:, :n] for p, r in trace.reserves.items()},
+                revisions=[r for r in trace.revisions if r["first"] < n],
+                skipped_revisions=trace.skipped_revisions, days_done=done)
     w0 = window[0]
     result = _assemble(cfg, site, market, (w0, w0 + n), intraday, spread, sub, {}, "partial run")
     result.summary["status"] = "failed"

@@ -74,11 +74,14 @@ def _battery_arrays(bats: list[Battery], attr: str) -> np.ndarray:
     return np.array([getattr(b, attr) for b in bats], dtype=float)[:, None]
 
 
-def battery_block(lp: LinearProgram, bats: list[Battery], T: int, dt: float, initial_mwh=None):
+def battery_block(lp: LinearProgram, bats: list[Battery], T: int, dt: float, initial_mwh=None,
+                  final_soc_penalty: float | None = None):
     """Charge, discharge and SoC with efficiencies and standby loss; SoC limits; final-SoC rule.
 
     `initial_mwh` overrides the configured initial SoC (a walk-forward day starts where the last
-    ended); the final-SoC rule always refers to the configured initial SoC.
+    ended); the final-SoC rule always refers to the configured initial SoC. With
+    `final_soc_penalty` (EUR/MWh) the rule is soft: missing it costs that much per MWh, so it holds
+    whenever it can, but a rolling horizon whose end falls inside locked commitments stays solvable.
     """
     A = len(bats)
     e = _battery_arrays(bats, "energy_mwh")
@@ -105,7 +108,12 @@ def battery_block(lp: LinearProgram, bats: list[Battery], T: int, dt: float, ini
         target = b.energy_mwh * rule if isinstance(rule, float) else init
         lo.append(-INF if rule == "free" else target)
         hi.append(INF if rule in ("free", "at_least_initial") else target)
-    lp.add_rows("final_soc", "final_soc", A, [(None, soc[:, -1], 1.0)], lo=lo, hi=hi)
+    terms = [(None, soc[:, -1], 1.0)]
+    if final_soc_penalty is not None:
+        short = lp.add_vars("final_soc_shortfall", (A,), ("asset",), cost=final_soc_penalty)
+        excess = lp.add_vars("final_soc_excess", (A,), ("asset",), cost=final_soc_penalty)
+        terms += [(None, short, 1.0), (None, excess, -1.0)]
+    lp.add_rows("final_soc", "final_soc", A, terms, lo=lo, hi=hi)
     return charge, discharge, soc, s0
 
 
@@ -265,11 +273,12 @@ def lock_block(lp: LinearProgram, bats: list[Battery], locks: Locks, charge, dis
         b = np.flatnonzero(~np.isnan(values))
         limit = min(bats[index[asset]].charge_mw if PRODUCTS[product].provides_down else INF,
                     bats[index[asset]].discharge_mw if PRODUCTS[product].provides_up else INF)
-        over = b[values[b] > limit + 1e-9]
+        over = b[values[b] > limit + 1e-6]  # commitments from LP solutions carry solver tolerance
         if over.size:
             raise InfeasibleError(
                 f"a reserve commitment that cannot be delivered: {product} locked at {values[over[0]]:g} MW "
                 f"for {asset} in block {over[0]}, above its {limit:g} MW of power", ["reserve_power"])
+        values = np.minimum(values, limit)
         if b.size:
             lp.add_rows(f"locked_{product}[{asset}]", "locked", b.size,
                         [(None, f_reserve[product][index[asset], b], 1.0)], lo=values[b], hi=values[b])
@@ -278,12 +287,13 @@ def lock_block(lp: LinearProgram, bats: list[Battery], locks: Locks, charge, dis
 def build(site: Site, market: MarketPrices, products: tuple[str, ...] | None = None,
           binaries: bool = False, locks: Locks | None = None, calendar: Calendar | None = None,
           intraday: IntradayTrade | None = None, initial_mwh: np.ndarray | None = None,
-          discharged_today_mwh: np.ndarray | None = None) -> Formulation:
+          discharged_today_mwh: np.ndarray | None = None, final_soc_penalty: float | None = None) -> Formulation:
     """Assemble the whole problem for a site over the market's grid.
 
     `locks` fixes commitments; `calendar` supplies precomputed blocks and days; `intraday` turns
     intervals with a day-ahead position into intraday trading (their day-ahead price is sunk);
-    `initial_mwh` and `discharged_today_mwh` carry the state of a re-plan that starts mid-way.
+    `initial_mwh` and `discharged_today_mwh` carry the state of a re-plan that starts mid-way;
+    `final_soc_penalty` makes the final-SoC rule soft (rolling horizons).
     """
     products = tuple(products or site.markets.products)
     zone = get_zone(site.zone)
@@ -293,7 +303,7 @@ def build(site: Site, market: MarketPrices, products: tuple[str, ...] | None = N
     T, dt = grid.periods, grid.dt_hours
     bats = site.batteries
     lp = LinearProgram()
-    charge, discharge, soc, s0 = battery_block(lp, bats, T, dt, initial_mwh)
+    charge, discharge, soc, s0 = battery_block(lp, bats, T, dt, initial_mwh, final_soc_penalty)
     da_price = market.prices["da"]
     if intraday is not None:
         da_price = np.where(np.isnan(intraday.position_mw), da_price, 0.0)  # sold already: sunk
