@@ -58,6 +58,8 @@ class OptimizationResult:
             lines.append(f"profit {s['profit_eur']:,.2f} EUR")
         for a, v in s["assets"].items():
             lines.append(f"  asset {a}: {v['revenue_eur']:,.2f} EUR, {v['equivalent_full_cycles']:.1f} full cycles")
+        if s["not_dispatched"]:
+            lines.append(f"note: {', '.join(s['not_dispatched'])} (PV / wind) not dispatched yet: batteries only")
         return "\n".join(lines)
 
 
@@ -122,6 +124,7 @@ def build_result(f: Formulation, x: np.ndarray, status: str, build_seconds: floa
             }
             for i, b in enumerate(f.batteries)
         },
+        "not_dispatched": [a.id for a in f.site.assets if a not in f.batteries],  # PV / wind: simulation milestone
         "backend": backend,
         "build_seconds": build_seconds,
         "solve_seconds": solve_seconds,
