@@ -134,7 +134,7 @@ class WalkForward:
             raise BacktestError(f"day {day_label}: the forecast returned {type(out).__name__}, not a dict of arrays",
                                 day_label)
         for p in self.products:
-            v = np.asarray(out.get(p, np.empty(0)), dtype=float) if p in out else None
+            v = np.asarray(out[p], dtype=float) if p in out else None
             if v is None or v.shape != horizon.shape:
                 got = "nothing" if v is None else f"shape {v.shape}"
                 raise BacktestError(f"day {day_label}: the forecast for {p} has {got}, expected {horizon.shape}",
