@@ -12,8 +12,6 @@ from datetime import datetime, timezone
 import numpy as np
 import polars as pl
 
-US_PER_MIN = 60_000_000
-
 
 def parse_resolution(value: str | int) -> int:
     """'15min', '60min', '1h', 'PT15M' or minutes -> minutes."""

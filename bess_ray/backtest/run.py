@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -44,6 +44,9 @@ class BacktestResult:
     realised: pl.DataFrame
     settlement: pl.DataFrame
     monthly: pl.DataFrame
+    trace: Trace | None = None
+    baselines: dict[str, Trace] = field(default_factory=dict)
+    streams: dict[str, np.ndarray] = field(default_factory=dict)  # revenue per stream, asset x interval
     out_dir: Path | None = None
 
     @property
@@ -209,7 +212,7 @@ def _assemble(cfg, site, market, window, intraday, spread, trace, baselines, for
     total_cycles = {"equivalent_full_cycles": sum(c["equivalent_full_cycles"] for c in cycles.values()),
                     "rainflow_cycles": sum(c["rainflow_cycles"] for c in cycles.values())}
     summary = {
-        "name": cfg.name, "site": site.id, "zone": site.zone, "workflow": cfg.workflow,
+        "name": cfg.name, "status": "ok", "site": site.id, "zone": site.zone, "workflow": cfg.workflow,
         "schedule_revision": cfg.revision is not None, "forecast": forecast_name,
         "window": {"start": str(cfg.window.start), "end": str(cfg.window.end), "start_utc": iso(trace.timestamps[0]),
                    "intervals": n, "resolution_min": market.grid.resolution_min},
@@ -226,9 +229,7 @@ def _assemble(cfg, site, market, window, intraday, spread, trace, baselines, for
         "revisions_skipped": trace.skipped_revisions,
         "data_sources": market.sources,
     }
-    res = BacktestResult(summary, realised, settlement, monthly)
-    res.trace, res.baselines, res.streams = trace, baselines, streams  # for artifacts
-    return res
+    return BacktestResult(summary, realised, settlement, monthly, trace, baselines, streams)
 
 
 def _plan_frame(ts, assets, net, soc) -> pl.DataFrame:

@@ -12,8 +12,6 @@ from ..markets import PRODUCTS, get_zone
 from ..timegrid import TimeGrid, iso, to_utc
 from .series import Series, read_series
 
-PriceSource = "str | Path | Series | pl.DataFrame"
-
 
 @dataclass
 class MarketPrices:

@@ -23,7 +23,6 @@ from . import quality
 from .samples import sample_path
 
 TIME_COLUMNS = ("timestamp_utc", "timestamp", "time", "datetime", "date_from", "start", "hourutc", "")
-CURRENCIES = ("eur", "dkk", "sek", "nok", "usd", "gbp", "pln", "chf")
 
 
 @dataclass

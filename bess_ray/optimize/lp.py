@@ -188,22 +188,8 @@ class AssembledLP:
     row_groups: dict[str, RowGroup]
     objective_offset: float = 0.0
 
-    @property
-    def is_mip(self) -> bool:
-        return bool(self.integrality.any())
-
     def family_of_rows(self) -> np.ndarray:
         fam = np.empty(self.a.shape[0], dtype=object)
         for g in self.row_groups.values():
             fam[g.offset:g.offset + g.size] = g.family
         return fam
-
-    def row_group_at(self, row: int) -> RowGroup:
-        for g in self.row_groups.values():
-            if g.offset <= row < g.offset + g.size:
-                return g
-        raise IndexError(row)
-
-    def values(self, x: np.ndarray, name: str) -> np.ndarray:
-        g = self.var_groups[name]
-        return x[g.offset:g.offset + g.size].reshape(g.shape)
