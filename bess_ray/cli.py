@@ -31,6 +31,21 @@ def cmd_optimize(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_simulate(a: argparse.Namespace) -> int:
+    from .simulate.run import format_summary, simulate
+
+    def progress(r) -> None:
+        print(f"  {r.year}: revenue {r.revenue_eur:,.0f} EUR, SoH {100 * r.soh_end:.1f} %, {r.efc:.0f} cycles "
+              f"({r.seconds:.1f} s)", file=sys.stderr, flush=True)
+
+    result = simulate(a.config, a.out, mode=a.mode, years=a.years, timeseries=False if a.no_timeseries else None,
+                      progress=progress, address=a.address)
+    print(format_summary(result))
+    print(f"wrote {a.out}/summary.json, yearly.parquet, cash_flows.csv, soh.parquet"
+          + ("" if a.no_timeseries or not result.summary.get("timeseries", True) else ", timeseries.parquet"))
+    return 0
+
+
 def cmd_backtest(a: argparse.Namespace) -> int:
     from .backtest import backtest
 
@@ -119,7 +134,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="output folder")
     p.set_defaults(func=cmd_backtest)
 
-    p = sub.add_parser("validate", help="check a site config and the data it references")
+    p = sub.add_parser("simulate", help="multi-year simulation: physics, degradation, PV / wind, finance")
+    p.add_argument("config", type=Path, help="simulation YAML (see configs/simulations/)")
+    p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.add_argument("--mode", choices=["sequential", "parallel"], help="override the config's mode")
+    p.add_argument("--years", type=int, help="simulate only the first N years")
+    p.add_argument("--no-timeseries", action="store_true", help="skip the per-interval time series")
+    p.add_argument("--address", help="Ray cluster address for parallel mode (default: a local Ray)")
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("validate", help="check a site, backtest or simulation config and the data it references")
     p.add_argument("file", type=Path)
     _add_price_args(p, required=False)
     p.set_defaults(func=cmd_validate)

@@ -62,22 +62,48 @@ class Battery(_Strict):
         return self.energy_mwh * (self.soc_max - self.soc_min)
 
 
-class PV(_Strict):
-    """Co-located PV: capacity and a generation profile (used by the simulation issue)."""
+class _Generator(_Strict):
+    """Co-located generation behind the POI: curtailable, sold at the day-ahead price plus a premium."""
+
+    id: str = Field(min_length=1)
+    capacity_mw: float = Field(gt=0)
+    feed_in_premium_eur_mwh: float = Field(0.0, ge=0, description="fixed premium on exported generation")
+    premium_when_negative: bool = Field(False, description="is the premium paid when the day-ahead price is negative")
+    degradation_per_year: float = Field(0.0, ge=0, lt=0.1, description="yearly output loss (PV modules ~0.5 %)")
+    profile_scale: float = Field(1.0, gt=0, le=1.5, description="multiplies the profile (e.g. share of peak -> of capacity)")
+
+
+class PV(_Generator):
+    """PV: a real profile (a share of capacity per interval, e.g. sample:DE_SOLAR_2024) scaled to capacity."""
 
     type: Literal["pv"] = "pv"
-    id: str = Field(min_length=1)
-    capacity_mw: float = Field(gt=0)
-    profile: str = Field(description="path, sample:NAME or scenario:NAME of a profile series")
+    profile: str = Field(description="path, sample:NAME or scenario:NAME of a profile (0..1 of capacity)")
+    degradation_per_year: float = Field(0.005, ge=0, lt=0.1, description="yearly module output loss")
 
 
-class Wind(_Strict):
-    """Co-located wind: capacity and a generation profile (used by the simulation issue)."""
+# A generic 3-4 MW class onshore turbine, normalised (cut-in 3 m/s, rated 12 m/s, cut-out 25 m/s);
+# give the power curve of the real turbine where it is known.
+GENERIC_POWER_CURVE = ((0.0, 0.0), (3.0, 0.0), (4.0, 0.03), (5.0, 0.08), (6.0, 0.15), (7.0, 0.25), (8.0, 0.38),
+                       (9.0, 0.53), (10.0, 0.7), (11.0, 0.86), (12.0, 1.0), (25.0, 1.0), (25.01, 0.0))
+
+
+class Wind(_Generator):
+    """Wind: a profile (0..1 of capacity), or a hub-height wind-speed series through a power curve."""
 
     type: Literal["wind"] = "wind"
-    id: str = Field(min_length=1)
-    capacity_mw: float = Field(gt=0)
-    profile: str = Field(description="path, sample:NAME or scenario:NAME of a profile series")
+    profile: str | None = Field(None, description="a generation profile (0..1 of capacity)")
+    wind_speed: str | None = Field(None, description="a hub-height wind-speed series in m/s (column wind_speed)")
+    power_curve: tuple[tuple[float, float], ...] = Field(GENERIC_POWER_CURVE,
+                                                         description="[wind speed m/s, share of capacity] pairs")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "Wind":
+        if (self.profile is None) == (self.wind_speed is None):
+            raise ValueError("give exactly one of profile or wind_speed")
+        speeds = [v for v, _ in self.power_curve]
+        if speeds != sorted(speeds) or any(not 0 <= f <= 1 for _, f in self.power_curve):
+            raise ValueError("power_curve: speeds must ascend and shares lie within 0..1")
+        return self
 
 
 Asset = Annotated[Union[Battery, PV, Wind], Field(discriminator="type")]
@@ -129,6 +155,7 @@ class Site(_Strict):
     poi: POI
     assets: list[Asset] = Field(min_length=1)
     markets: Markets = Markets()
+    grid_charging: bool = Field(True, description="may the batteries charge from the grid (else only from PV / wind)")
 
     @field_validator("zone")
     @classmethod
@@ -155,6 +182,10 @@ class Site(_Strict):
     @property
     def batteries(self) -> list[Battery]:
         return [a for a in self.assets if isinstance(a, Battery)]
+
+    @property
+    def generators(self) -> list["PV | Wind"]:
+        return [a for a in self.assets if isinstance(a, (PV, Wind))]
 
     def with_products(self, products) -> "Site":
         """A copy trading another product selection (the CLI's --products)."""
@@ -193,7 +224,7 @@ def format_validation_error(err: ValidationError, source: str) -> str:
     for e in err.errors():
         loc = [str(x) for x in e["loc"]]
         # drop pydantic's union-branch tags (e.g. 'battery') so the path reads like the YAML
-        loc = [x for x in loc if x not in ("battery", "pv", "wind", "function-after[_soc_order()]")]
+        loc = [x for x in loc if x not in ("battery", "pv", "wind") and not x.startswith("function-")]
         path = ".".join(loc) or "(top level)"
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .config import PV, Site, Wind
+from .config import Site
 from .data.market import load_market_prices
 from .data.series import read_series
 from .timegrid import iso
@@ -17,16 +17,19 @@ def validate_file(path: Path, prices=None, reserve_prices=None, fill: str | None
     """
     from .config import read_yaml
 
-    if "window" in read_yaml(path):
+    data = read_yaml(path)
+    if "window" in data:
         return _validate_backtest(Path(path))
+    if "start_year" in data:
+        return _validate_simulation(Path(path))
     site = Site.from_yaml(path)
     base = Path(path).parent
     lines = [f"{path}: site {site.id} in {site.zone}, {len(site.batteries)} battery(ies), "
              f"products {', '.join(site.markets.products)}: config ok"]
-    for asset in site.assets:
-        if isinstance(asset, (PV, Wind)):
-            series = read_series(asset.profile, product="profile", base_dir=base, fill=fill)
-            lines.append(f"  {asset.type} {asset.id}: profile {series.report}")
+    for asset in site.generators:
+        ref, what = (asset.profile, "profile") if asset.profile else (asset.wind_speed, "wind_speed")
+        series = read_series(ref, product="profile", base_dir=base, fill=fill)
+        lines.append(f"  {asset.type} {asset.id}: {what} {series.report}")
     if prices:
         market = load_market_prices(site.zone, site.markets.products, prices, reserve_prices, fill=fill,
                                     base_dir=base)
@@ -49,3 +52,19 @@ def _validate_backtest(path: Path) -> list[str]:
             f"  prices cover the window ({days:.0f} days from {iso(market.grid.timestamps[window[0]])}) with history "
             f"and look-ahead: {', '.join(f'{p} from {s}' for p, s in market.sources.items())}",
             f"  forecast: {forecaster.name}"]
+
+
+def _validate_simulation(path: Path) -> list[str]:
+    from .simulate.config import SimulationConfig
+    from .simulate.inputs import prepare
+
+    cfg = SimulationConfig.from_yaml(path)
+    inputs = prepare(cfg, path.resolve().parent)
+    site = inputs.site
+    gens = ", ".join(inputs.generation.ids) if inputs.generation is not None else "none"
+    return [f"{path}: simulation {cfg.name}: config ok",
+            f"  site {site.id} ({site.zone}), {cfg.years} years from {cfg.start_year}, {cfg.mode}, "
+            f"products {', '.join(site.markets.products)}, generators: {gens}",
+            f"  prices for every year: {', '.join(f'{p} from {s}' for p, s in inputs.market.sources.items())}",
+            f"  degradation cost in the objective: "
+            + ", ".join(f"{b.id} {b.degradation_cost_eur_mwh:.2f} EUR/MWh" for b in site.batteries)]

@@ -8,8 +8,11 @@ re-optimised: past intervals and reserve commitments stay, and any change of ene
 day-ahead position is an intraday trade. The SoC carries from day to day. Each gate (and each
 checkpoint) keeps one warm HiGHS instance for the whole run: only costs and bounds change.
 
-Reserve activations are assumed energy-neutral (no activation energy is simulated); plans are
-delivered as planned. The simulation milestone adds the battery physics that can differ.
+Reserve activations are assumed energy-neutral (no activation energy is simulated). Without a
+`plant` plans are delivered as planned; with one (the simulation's battery model) every event first
+brings the plant up to its time, delivering the plan through the battery's physics: the SoC the
+next plan starts from is what is really there, and the site the optimiser sees is the aged one.
+Co-located generation (`generation`) is part of every plan and of the day-ahead position.
 """
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ from ..data.market import MarketPrices
 from ..forecast import Forecaster, ForecastError, VisibleHistory
 from ..markets import PRODUCTS, get_zone
 from ..markets.gates import DEFAULT_GATES, PUBLICATION_DELAY, Gate, gate_instants, gates_for
-from ..optimize.blocks import Calendar, IntradayTrade, Locks, build
+from ..optimize.blocks import Calendar, Generation, IntradayTrade, Locks, build
 from ..optimize.warm import WarmSolver
 from ..timegrid import TimeGrid
 
@@ -54,6 +57,11 @@ class Trace:
     baseline_net: np.ndarray  # plan after the gates, before revisions
     baseline_soc: np.ndarray
     reserves: dict[str, np.ndarray]
+    generation: np.ndarray | None = None  # generator x interval, MW (after curtailment)
+    to_battery: np.ndarray | None = None  # the part of it planned into the batteries
+    generation_position: np.ndarray | None = None  # its day-ahead position
+    planned_charge: np.ndarray | None = None  # with a plant: the plan the batteries were asked to follow
+    planned_discharge: np.ndarray | None = None
     revisions: list[dict] = field(default_factory=list)
     skipped_revisions: list[dict] = field(default_factory=list)  # re-plans that failed: the plan stood
     days_done: int = 0
@@ -78,11 +86,14 @@ class WalkForward:
     intraday_price: np.ndarray | None = None
     intraday_spread: float = 0.0
     gates: tuple[Gate, ...] = DEFAULT_GATES
+    generation: Generation | None = None  # available power on the whole grid
+    plant: object | None = None  # simulate.battery.BatteryPlant: delivers plans through the physics
 
     def __post_init__(self) -> None:
         grid, zone = self.actual.grid, get_zone(self.site.zone)
         self.grid, self.dt = grid, grid.dt_hours
         self.ts = grid.timestamps
+        self.ends = self.ts + np.timedelta64(grid.resolution_min, "m")
         local = grid.series().dt.convert_time_zone(zone.timezone)
         dates = local.dt.date()
         day_ids = np.unique(dates.to_numpy(), return_inverse=True)[1]
@@ -150,8 +161,10 @@ class WalkForward:
         market = MarketPrices(TimeGrid(self.ts[start], stop - start, self.grid.resolution_min), prices)
         # the horizon-end SoC rule is soft: worth more than any MWh could earn in this horizon
         penalty = 2.0 * max(float(np.abs(v).max()) for v in prices.values()) / self.dt + 1000.0
+        gen = self.generation.window(start, stop) if self.generation is not None else None
         f = build(self.site, market, self.products, locks=locks, calendar=self.calendar.window(start, stop),
-                  intraday=intraday, initial_mwh=s0, discharged_today_mwh=discharged_today, final_soc_penalty=penalty)
+                  intraday=intraday, initial_mwh=s0, discharged_today_mwh=discharged_today, final_soc_penalty=penalty,
+                  generation=gen)
         solver = self.solvers.get(key)
         if solver is None:
             solver = self.solvers[key] = WarmSolver()
@@ -171,9 +184,18 @@ class WalkForward:
         N, A = self.grid.periods, len(self.bats)
         self.plan_c, self.plan_d, self.plan_s = np.zeros((A, N)), np.zeros((A, N)), np.zeros((A, N))
         self.position = np.zeros((A, N))
+        G = len(self.generation.ids) if self.generation is not None else 0
+        self.plan_g, self.plan_gb, self.gen_position = np.zeros((G, N)), np.zeros((G, N)), np.zeros((G, N))
+        if self.plant is not None:
+            self.done_c, self.done_d, self.done_s = np.zeros((A, N)), np.zeros((A, N)), np.zeros((A, N))
+            self.delivered, self.planned_until = w0, w0
+            self.site = self.plant.site
+            self.bats = self.site.batteries
         self.reserve = {p: np.zeros((A, N)) for p in self.calendar.blocks}
         self.committed = {p: np.zeros(N, dtype=bool) for p in self.products}
         self.initial = np.array([b.energy_mwh * b.soc_initial for b in self.bats])
+        if self.plant is not None:  # a simulation year starts where the last one ended
+            self.initial = self.plant.state.soc_mwh.copy()
         n = w1 - w0
         z = lambda: np.zeros((A, n))  # noqa: E731
         trace = Trace(self.ts[w0:w1], [b.id for b in self.bats], z(), z(), z(), z(), z(), z(), {})
@@ -185,6 +207,8 @@ class WalkForward:
         last_event = {d: (t, kind) for t, kind, d, _ in events}
         try:
             for t, kind, d, what in events:
+                if self.plant is not None:
+                    self._deliver(int(np.searchsorted(self.ends, t, side="right")))
                 try:
                     if kind == 0:
                         self._gate(d, what, t, trace)
@@ -198,6 +222,8 @@ class WalkForward:
                     trace.days_done += 1
                     if on_day:
                         on_day(d)
+            if self.plant is not None:
+                self._deliver(w1)
         finally:
             trace.solve_seconds = sum(s.solve_seconds for s in self.solvers.values())
             trace.solves = sum(s.rebuilds + s.reuses for s in self.solvers.values())
@@ -208,11 +234,35 @@ class WalkForward:
     def _finish(self, trace: Trace, done_until: int) -> None:
         w0 = self.window[0]
         n = max(0, done_until - w0)
-        trace.charge[:, :n] = self.plan_c[:, w0:w0 + n]
-        trace.discharge[:, :n] = self.plan_d[:, w0:w0 + n]
-        trace.soc[:, :n] = self.plan_s[:, w0:w0 + n]
+        c, d, s = (self.done_c, self.done_d, self.done_s) if self.plant is not None else \
+            (self.plan_c, self.plan_d, self.plan_s)
+        trace.charge[:, :n] = c[:, w0:w0 + n]
+        trace.discharge[:, :n] = d[:, w0:w0 + n]
+        trace.soc[:, :n] = s[:, w0:w0 + n]
         trace.position[:, :n] = self.position[:, w0:w0 + n]
         trace.reserves = {p: r[:, w0:w0 + n].copy() for p, r in self.reserve.items()}
+        if self.plant is not None:
+            trace.planned_charge = self.plan_c[:, w0:w0 + n].copy()
+            trace.planned_discharge = self.plan_d[:, w0:w0 + n].copy()
+        if self.generation is not None:
+            trace.generation = self.plan_g[:, w0:w0 + n].copy()
+            trace.to_battery = self.plan_gb[:, w0:w0 + n].copy()
+            trace.generation_position = self.gen_position[:, w0:w0 + n].copy()
+
+    def _deliver(self, k: int) -> None:
+        """Run the plant through the planned intervals up to k; later plans move with its SoC."""
+        a, k = self.delivered, min(k, self.window[1])
+        if k <= a:
+            return
+        c, d, s = self.plant.deliver(self.plan_c[:, a:k], self.plan_d[:, a:k])
+        self.done_c[:, a:k], self.done_d[:, a:k], self.done_s[:, a:k] = c, d, s
+        if self.planned_until > k:  # the rest of the current plan starts from the real SoC
+            self.plan_s[:, k:self.planned_until] += (s[:, -1] - self.plan_s[:, k - 1])[:, None]
+        self.plan_s[:, a:k] = s
+        self.delivered = k
+        if self.plant.site is not self.site:  # aged: the next plans see the capacity that is left
+            self.site = self.plant.site
+            self.bats = self.site.batteries
 
     def _start_soc(self, k: int) -> np.ndarray:
         """SoC before interval k: the current plan, or the configured initial SoC at the window start."""
@@ -241,6 +291,11 @@ class WalkForward:
         self.plan_c[:, k:upto] = x[f.charge][:, :m]
         self.plan_d[:, k:upto] = x[f.discharge][:, :m]
         self.plan_s[:, k:upto] = x[f.soc][:, :m]
+        if f.generation is not None:
+            self.plan_g[:, k:upto] = x[f.generation][:, :m]
+            self.plan_gb[:, k:upto] = x[f.to_battery][:, :m] if f.to_battery is not None else 0.0
+        if self.plant is not None:
+            self.planned_until = max(self.planned_until, upto)
 
     def _committed_until(self, k: int, horizon: np.ndarray) -> int:
         """First interval from k on (within the horizon) whose energy is not committed yet."""
@@ -260,16 +315,20 @@ class WalkForward:
         horizon = np.arange(a, min(b + self.lookahead, self.grid.periods))
         locks = self._reserve_locks(horizon)
         upto = self._committed_until(a, horizon)  # energy already sold for D (a Nordic FCR gate after day-ahead)
-        for i, bat in enumerate(self.bats):
-            if upto > a:
-                locks.net_mw[bat.id] = np.r_[self.plan_d[i, a:upto] - self.plan_c[i, a:upto],
-                                             np.full(horizon.size - (upto - a), np.nan)]
+        if upto > a:
+            rest = np.full(horizon.size - (upto - a), np.nan)
+            for i, bat in enumerate(self.bats):
+                locks.net_mw[bat.id] = np.r_[self.plan_d[i, a:upto] - self.plan_c[i, a:upto], rest]
+            for j, g in enumerate(self.generation.ids if self.generation is not None else ()):
+                locks.net_mw[g] = np.r_[self.plan_g[j, a:upto], rest]
         f, x = self.solve(gate.name, self.forecast(t, horizon, label), horizon, self._start_soc(a), locks)
         net = x[f.discharge] - x[f.charge]
         n_day = b - a
         for p in gate.products:
             if p == "da":
                 self.position[:, a:b] = net[:, :n_day]
+                if f.generation is not None:
+                    self.gen_position[:, a:b] = x[f.generation][:, :n_day]
             else:
                 # a bid has a granularity, and a commitment copied from one LP into the next one's
                 # locks must not carry that LP's solver tolerance: round down to 0.1 kW
@@ -293,7 +352,7 @@ class WalkForward:
         horizon = np.arange(k, min(stop, self.grid.periods))
         upto = self._committed_until(k, horizon)
         position = np.full(horizon.size, np.nan)
-        position[:upto - k] = self.position[:, k:upto].sum(axis=0)
+        position[:upto - k] = self.position[:, k:upto].sum(axis=0) + self.gen_position[:, k:upto].sum(axis=0)
         intraday = IntradayTrade(position, self.intraday_price[horizon], self.intraday_spread)
         done_today = self.plan_d[:, a:k].sum(axis=1) * self.dt  # counts against today's cycle limit
         try:

@@ -102,25 +102,17 @@ def series_from_frame(frame: pl.DataFrame, source: str = "DataFrame") -> Series:
     return Series(out, res, source, quality.DataReport(source, frame.height, res))
 
 
-def load_market_prices(zone: str, products, prices, reserve_prices=None, start=None, end=None,
-                       resolution: str | int = "15min", fill: str | None = None,
-                       base_dir: Path | None = None) -> MarketPrices:
-    """Read the day-ahead and capacity-price sources and put the selected products on one grid.
+def product_series(zone: str, products, prices, reserve_prices=None, fill: str | None = None,
+                   base_dir: Path | None = None) -> dict[str, Series]:
+    """Read the day-ahead and capacity-price sources: one checked series per product found.
 
     `prices` is one day-ahead source or a list of them (joined in time, e.g. two years);
     `reserve_prices` a list of sources (`PRODUCT=REF` picks one product of a file; several sources
-    of one product are joined in time) or a dict {product: source}. Without start/end the window
-    is the day-ahead series' span.
+    of one product are joined in time) or a dict {product: source}.
     """
     zone = get_zone(zone).code
     da_sources = prices if isinstance(prices, (list, tuple)) else [prices]
-    da = _join([_as_series(src, "da", zone, fill, base_dir) for src in da_sources], "da")
-    s = to_utc(start) if start is not None else da.frame["timestamp"][0].replace(tzinfo=None)
-    e = to_utc(end) if end is not None else da.frame["end"][-1].replace(tzinfo=None)
-    grid = TimeGrid.from_range(s, e, resolution)
-    out = {"da": align(da, "da", grid)}
-    sources = {"da": da.source}
-
+    out = {"da": _join([_as_series(src, "da", zone, fill, base_dir) for src in da_sources], "da")}
     entries = list(reserve_prices.items()) if isinstance(reserve_prices, dict) else \
         [_split_entry(x) for x in (reserve_prices or [])]
     wanted = [p for p in products if PRODUCTS[p].is_reserve]
@@ -132,11 +124,22 @@ def load_market_prices(zone: str, products, prices, reserve_prices=None, start=N
         for col in series.columns:
             if col in wanted and (product is None or col == product):
                 found.setdefault(col, []).append(series)
-    for col, parts in found.items():
-        joined = _join(parts, col)
-        out[col] = align(joined, col, grid)
-        sources[col] = joined.source
-    market = MarketPrices(grid, out, sources)
+    out.update({col: _join(parts, col) for col, parts in found.items()})
+    return out
+
+
+def load_market_prices(zone: str, products, prices, reserve_prices=None, start=None, end=None,
+                       resolution: str | int = "15min", fill: str | None = None,
+                       base_dir: Path | None = None) -> MarketPrices:
+    """Read the price sources (see `product_series`) and put the selected products on one grid.
+    Without start/end the window is the day-ahead series' span."""
+    series = product_series(zone, products, prices, reserve_prices, fill, base_dir)
+    da = series["da"]
+    s = to_utc(start) if start is not None else da.frame["timestamp"][0].replace(tzinfo=None)
+    e = to_utc(end) if end is not None else da.frame["end"][-1].replace(tzinfo=None)
+    grid = TimeGrid.from_range(s, e, resolution)
+    market = MarketPrices(grid, {p: align(x, p, grid) for p, x in series.items()},
+                          {p: x.source for p, x in series.items()})
     market.require(products)
     return market
 

@@ -42,6 +42,29 @@ class IntradayTrade:
 
 
 @dataclass
+class Generation:
+    """Co-located PV / wind behind the POI: available power per generator and interval (MW), and
+    the feed-in premium (EUR/MWh) paid on generation that is exported; `premium_when_negative`
+    False means no premium in intervals with a negative day-ahead price (EEG 2023 section 51).
+    Without `grid_charging` the batteries may only charge from the generators."""
+
+    ids: list[str]
+    available_mw: np.ndarray
+    premium_eur_mwh: np.ndarray  # one per generator
+    premium_when_negative: np.ndarray  # one bool per generator
+    grid_charging: bool = True
+
+    def window(self, start: int, stop: int) -> "Generation":
+        return Generation(self.ids, self.available_mw[:, start:stop], self.premium_eur_mwh,
+                          self.premium_when_negative, self.grid_charging)
+
+    def premium(self, price: np.ndarray) -> np.ndarray:
+        """Premium per generator and interval at these prices."""
+        paid = self.premium_when_negative[:, None] | (price >= 0)[None, :]
+        return np.where(paid, self.premium_eur_mwh[:, None], 0.0)
+
+
+@dataclass
 class Calendar:
     """Precomputed local-time structure of a window: bid block per product and local day, as
     0-based ids per interval. The walk-forward computes it once per run instead of every day."""
@@ -68,6 +91,8 @@ class Formulation:
     soc: np.ndarray
     reserve: dict[str, np.ndarray]
     block_of: dict[str, np.ndarray]
+    generation: np.ndarray | None = None  # generator x interval, MW
+    to_battery: np.ndarray | None = None  # the part of it that charges the batteries
 
 
 def _battery_arrays(bats: list[Battery], attr: str) -> np.ndarray:
@@ -220,27 +245,58 @@ def headroom_block(lp: LinearProgram, bats: list[Battery], site: Site, f_reserve
                     [(srows[:, 1:], soc[:, starts[1:] - 1], 1.0), *at_starts(energy_down)], hi=hi_start.ravel())
 
 
-def poi_block(lp: LinearProgram, site: Site, f_reserve: dict, block_of: dict, charge, discharge) -> None:
+def poi_block(lp: LinearProgram, site: Site, f_reserve: dict, block_of: dict, charge, discharge,
+              generation=None) -> None:
     """Site net power within the POI limits, including every reserve's activation."""
     A, T = charge.shape
     t_idx = np.broadcast_to(np.arange(T), (A, T))
     up = [(t_idx, r[:, block_of[p]], 1.0) for p, r in f_reserve.items() if PRODUCTS[p].provides_up]
     down = [(t_idx, r[:, block_of[p]], -1.0) for p, r in f_reserve.items() if PRODUCTS[p].provides_down]
     net = [(t_idx, discharge, 1.0), (t_idx, charge, -1.0)]
+    if generation is not None:
+        net.append((np.broadcast_to(np.arange(T), generation.shape), generation, 1.0))
     lp.add_rows("poi_export", "poi", T, net + up, hi=site.poi.export_mw)
     lp.add_rows("poi_import", "poi", T, net + down, lo=-site.poi.import_mw)
 
 
-def intraday_block(lp: LinearProgram, charge, discharge, trade: IntradayTrade, dt: float) -> None:
+def intraday_block(lp: LinearProgram, charge, discharge, trade: IntradayTrade, dt: float, generation=None) -> None:
     """Site-level intraday buy and sell around a fixed day-ahead position."""
     idx = np.flatnonzero(~np.isnan(trade.position_mw))
     A, n = charge.shape[0], idx.size
     buy = lp.add_vars("intraday_buy", (n,), ("t_intraday",), cost=(trade.price[idx] + trade.spread) * dt)
     sell = lp.add_vars("intraday_sell", (n,), ("t_intraday",), cost=-(trade.price[idx] - trade.spread) * dt)
     rows = np.broadcast_to(np.arange(n), (A, n))
-    lp.add_rows("intraday_balance", "intraday", n,
-                [(rows, discharge[:, idx], 1.0), (rows, charge[:, idx], -1.0), (None, sell, -1.0), (None, buy, 1.0)],
-                lo=trade.position_mw[idx], hi=trade.position_mw[idx])
+    terms = [(rows, discharge[:, idx], 1.0), (rows, charge[:, idx], -1.0), (None, sell, -1.0), (None, buy, 1.0)]
+    if generation is not None:
+        terms.append((np.broadcast_to(np.arange(n), (generation.shape[0], n)), generation[:, idx], 1.0))
+    lp.add_rows("intraday_balance", "intraday", n, terms, lo=trade.position_mw[idx], hi=trade.position_mw[idx])
+
+
+def generation_block(lp: LinearProgram, gen: Generation, charge, price: np.ndarray, dt: float,
+                     da_price: np.ndarray | None = None):
+    """Co-located generation, curtailable down to zero, sold at the day-ahead price plus its premium.
+
+    Energy that charges a battery is not exported, so it earns no premium: `to_battery` carries it
+    when a premium is paid or grid charging is not allowed (then the batteries charge only from it).
+    `price` values the energy (0 where it is sold already); `da_price` decides where a premium is paid.
+    """
+    G, T = gen.available_mw.shape
+    premium = gen.premium(price if da_price is None else da_price)
+    out = lp.add_vars("generation", (G, T), ("generator", "t"), 0.0, gen.available_mw,
+                      cost=-(price[None, :] + premium + TIE_BREAK_EUR_MWH) * dt)
+    if not np.any(premium) and gen.grid_charging:
+        return out, None
+    to_battery = lp.add_vars("generation_to_battery", (G, T), ("generator", "t"), 0.0, gen.available_mw,
+                             cost=premium * dt)
+    lp.add_rows("to_battery_within_generation", "generation", G * T, [(None, to_battery, 1.0), (None, out, -1.0)],
+                hi=0.0)
+    A = charge.shape[0]
+    g_rows, a_rows = np.broadcast_to(np.arange(T), (G, T)), np.broadcast_to(np.arange(T), (A, T))
+    lp.add_rows("to_battery_within_charging", "generation", T, [(g_rows, to_battery, 1.0), (a_rows, charge, -1.0)],
+                hi=0.0)
+    if not gen.grid_charging:
+        lp.add_rows("no_grid_charging", "generation", T, [(a_rows, charge, 1.0), (g_rows, to_battery, -1.0)], hi=0.0)
+    return out, to_battery
 
 
 def no_simultaneous_block(lp: LinearProgram, bats: list[Battery], charge, discharge) -> None:
@@ -254,18 +310,24 @@ def no_simultaneous_block(lp: LinearProgram, bats: list[Battery], charge, discha
                 [(None, discharge, 1.0), (None, u, pdis)], hi=pdis.ravel())
 
 
-def lock_block(lp: LinearProgram, bats: list[Battery], locks: Locks, charge, discharge, f_reserve: dict) -> None:
+def lock_block(lp: LinearProgram, bats: list[Battery], locks: Locks, charge, discharge, f_reserve: dict,
+               generation=None, gen_ids=()) -> None:
     """Fixed commitments as equality rows (family 'locked'), so infeasibility can name them."""
     index = {b.id: i for i, b in enumerate(bats)}
+    gen_index = {g: i for i, g in enumerate(gen_ids)}
     for asset, values in locks.net_mw.items():
-        if asset not in index:
+        if asset not in index and asset not in gen_index:
             raise KeyError(f"locks: unknown asset {asset!r}")
         values = np.asarray(values, float)
         t = np.flatnonzero(~np.isnan(values))
-        if t.size:
+        if not t.size:
+            continue
+        if asset in gen_index:
+            terms = [(None, generation[gen_index[asset], t], 1.0)]
+        else:
             i = index[asset]
-            lp.add_rows(f"locked_net[{asset}]", "locked", t.size,
-                        [(None, discharge[i, t], 1.0), (None, charge[i, t], -1.0)], lo=values[t], hi=values[t])
+            terms = [(None, discharge[i, t], 1.0), (None, charge[i, t], -1.0)]
+        lp.add_rows(f"locked_net[{asset}]", "locked", t.size, terms, lo=values[t], hi=values[t])
     for (asset, product), values in locks.reserve_mw.items():
         if product not in f_reserve:
             raise KeyError(f"locks: product {product!r} is not traded in this run")
@@ -287,13 +349,15 @@ def lock_block(lp: LinearProgram, bats: list[Battery], locks: Locks, charge, dis
 def build(site: Site, market: MarketPrices, products: tuple[str, ...] | None = None,
           binaries: bool = False, locks: Locks | None = None, calendar: Calendar | None = None,
           intraday: IntradayTrade | None = None, initial_mwh: np.ndarray | None = None,
-          discharged_today_mwh: np.ndarray | None = None, final_soc_penalty: float | None = None) -> Formulation:
+          discharged_today_mwh: np.ndarray | None = None, final_soc_penalty: float | None = None,
+          generation: Generation | None = None) -> Formulation:
     """Assemble the whole problem for a site over the market's grid.
 
     `locks` fixes commitments; `calendar` supplies precomputed blocks and days; `intraday` turns
     intervals with a day-ahead position into intraday trading (their day-ahead price is sunk);
     `initial_mwh` and `discharged_today_mwh` carry the state of a re-plan that starts mid-way;
-    `final_soc_penalty` makes the final-SoC rule soft (rolling horizons).
+    `final_soc_penalty` makes the final-SoC rule soft (rolling horizons); `generation` adds
+    co-located PV / wind (available power over the window).
     """
     products = tuple(products or site.markets.products)
     zone = get_zone(site.zone)
@@ -319,13 +383,17 @@ def build(site: Site, market: MarketPrices, products: tuple[str, ...] | None = N
             reserve[p] = reserve_block(lp, bats, p, block_of[p], market.prices[p], dt)
     if reserve:
         headroom_block(lp, bats, site, reserve, block_of, charge, discharge, soc, s0, dt)
-    if sum(b.discharge_mw for b in bats) > site.poi.export_mw or sum(b.charge_mw for b in bats) > site.poi.import_mw:
+    gen = to_battery = None
+    if generation is not None:
+        gen, to_battery = generation_block(lp, generation, charge, da_price, dt, market.prices["da"])
+    if gen is not None or sum(b.discharge_mw for b in bats) > site.poi.export_mw \
+            or sum(b.charge_mw for b in bats) > site.poi.import_mw:
         # otherwise the battery limits (and per-asset headroom rows) already keep the POI: skip the rows
-        poi_block(lp, site, reserve, block_of, charge, discharge)
+        poi_block(lp, site, reserve, block_of, charge, discharge, gen)
     if intraday is not None:
-        intraday_block(lp, charge, discharge, intraday, dt)
+        intraday_block(lp, charge, discharge, intraday, dt, gen)
     if binaries:
         no_simultaneous_block(lp, bats, charge, discharge)
     if locks is not None:
-        lock_block(lp, bats, locks, charge, discharge, reserve)
-    return Formulation(lp, site, market, products, bats, charge, discharge, soc, reserve, block_of)
+        lock_block(lp, bats, locks, charge, discharge, reserve, gen, generation.ids if generation else ())
+    return Formulation(lp, site, market, products, bats, charge, discharge, soc, reserve, block_of, gen, to_battery)

@@ -19,6 +19,7 @@ class Finance(BaseModel):
 
     capex_eur_per_kwh: float = Field(0.0, ge=0, description="energy-related capex, EUR per kWh of nameplate")
     capex_eur_per_kw: float = Field(0.0, ge=0, description="power-related capex, EUR per kW")
+    capex_eur_fixed: float = Field(0.0, ge=0, description="lump sum: grid connection, co-located PV / wind if counted")
     fixed_opex_eur_per_kw_year: float = Field(0.0, ge=0)
     variable_opex_eur_per_mwh: float = Field(0.0, ge=0, description="per MWh discharged")
     replacement_cost_eur_per_kwh: float = Field(0.0, ge=0, description="today's cost of replacing the cells")
@@ -26,12 +27,15 @@ class Finance(BaseModel):
     inflation: float = Field(0.02, gt=-0.5, le=0.5, description="escalates opex and replacement costs")
 
     def capex_eur(self, power_mw: float, energy_mwh: float) -> float:
-        return 1000.0 * (self.capex_eur_per_kw * power_mw + self.capex_eur_per_kwh * energy_mwh)
+        return 1000.0 * (self.capex_eur_per_kw * power_mw + self.capex_eur_per_kwh * energy_mwh) + self.capex_eur_fixed
 
 
 def cash_flows(finance: Finance, power_mw: float, energy_mwh: float, revenue_eur, discharged_mwh,
-               charging_cost_eur=None, replacement_years=()) -> pl.DataFrame:
+               charging_cost_eur=None, replacements: dict[int, float] | None = None) -> pl.DataFrame:
     """One row per year 0..N: capex, revenue, opex, replacement, net and cumulative cash (EUR).
+
+    `replacements` maps a year (1..N) to the MWh of cells bought in it (a replacement or an
+    augmentation), paid at `replacement_cost_eur_per_kwh` escalated with inflation.
 
     `revenue_eur` is market revenue net of charging costs (as the optimiser reports it);
     `charging_cost_eur`, if given, is only used for LCOS and must not be subtracted again here.
@@ -41,9 +45,10 @@ def cash_flows(finance: Finance, power_mw: float, energy_mwh: float, revenue_eur
     n = revenue.size
     if discharged.size != n:
         raise ValueError(f"discharged_mwh has {discharged.size} years, revenue_eur {n}")
-    bad = [y for y in replacement_years if not 1 <= y <= n]
+    replacements = replacements or {}
+    bad = [y for y in replacements if not 1 <= y <= n]
     if bad:
-        raise ValueError(f"replacement_years {bad} outside 1..{n}")
+        raise ValueError(f"replacements in years {bad}, outside 1..{n}")
     years = np.arange(n + 1)
     escal = (1.0 + finance.inflation) ** np.maximum(years - 1, 0)
     capex = np.zeros(n + 1)
@@ -51,8 +56,8 @@ def cash_flows(finance: Finance, power_mw: float, energy_mwh: float, revenue_eur
     opex = np.r_[0.0, finance.fixed_opex_eur_per_kw_year * 1000.0 * power_mw * escal[1:]
                  + finance.variable_opex_eur_per_mwh * discharged * escal[1:]]
     replacement = np.zeros(n + 1)
-    for y in replacement_years:
-        replacement[y] += finance.replacement_cost_eur_per_kwh * 1000.0 * energy_mwh * escal[y]
+    for y, mwh in replacements.items():
+        replacement[y] += finance.replacement_cost_eur_per_kwh * 1000.0 * mwh * escal[y]
     rev = np.r_[0.0, revenue]
     net = rev - capex - opex - replacement
     charging = np.r_[0.0, np.asarray(charging_cost_eur, dtype=float)] if charging_cost_eur is not None else np.zeros(n + 1)

@@ -16,7 +16,7 @@ def test_cash_flow_table_by_hand():
     f = Finance(capex_eur_per_kwh=300, capex_eur_per_kw=100, fixed_opex_eur_per_kw_year=10,
                 variable_opex_eur_per_mwh=2, replacement_cost_eur_per_kwh=100, discount_rate=0.05, inflation=0.10)
     t = cash_flows(f, power_mw=1.0, energy_mwh=2.0, revenue_eur=[200_000, 200_000, 200_000],
-                   discharged_mwh=[500, 500, 500], replacement_years=[2])
+                   discharged_mwh=[500, 500, 500], replacements={2: 2.0})
     assert t["capex_eur"][0] == 300 * 2000 + 100 * 1000
     # opex: 10 EUR/kW x 1000 kW + 2 EUR/MWh x 500 MWh, escalated 10 %/yr from year 2
     assert t["opex_eur"].to_list() == pytest.approx([0, 11_000, 12_100, 13_310])
@@ -37,8 +37,8 @@ def test_lcos_and_payback():
 
 
 def test_bad_input():
-    with pytest.raises(ValueError, match="replacement_years"):
-        cash_flows(Finance(), 1, 1, [1, 2], [1, 2], replacement_years=[5])
+    with pytest.raises(ValueError, match="replacements in years"):
+        cash_flows(Finance(), 1, 1, [1, 2], [1, 2], replacements={5: 1.0})
     with pytest.raises(ValueError, match="discharged_mwh has 1 years"):
         cash_flows(Finance(), 1, 1, [1, 2], [1])
     with pytest.raises(ValueError):

@@ -1,0 +1,150 @@
+"""Multi-year inputs on one grid: price scenarios and the available power of co-located PV / wind.
+
+A scenario year is either a real base year re-stamped onto it by whole weeks (weekdays stay
+weekdays) with the level escalated by (1 + escalation)^k and the spread around that year's mean
+scaled by volatility_scale x (1 + volatility_growth)^k (k = years after the first), or the user's
+own files for that year. The grid also covers the history a persistence forecast needs before the
+first year and the look-ahead after the last.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from ..config import PV, Site, Wind
+from ..data.market import MarketPrices, align, product_series
+from ..data.series import Series, read_series
+from ..data.transforms import restamp_year
+from ..errors import DataError
+from ..markets import get_zone
+from ..optimize.blocks import Generation
+from ..timegrid import TimeGrid, iso
+from .config import PriceScenario
+
+HISTORY_DAYS = 8  # the longest default persistence lag (7 days) and a day
+
+
+def _local_year_bounds(year: int, tz: str) -> tuple[np.datetime64, np.datetime64]:
+    t = pl.Series([f"{year}-01-01", f"{year + 1}-01-01"]).str.to_datetime().dt.replace_time_zone(tz)
+    t = t.dt.convert_time_zone("UTC").dt.replace_time_zone(None).to_numpy().astype("datetime64[us]")
+    return t[0], t[1]
+
+
+def simulation_grid(years: list[int], tz: str, resolution: str, lookahead_h: float,
+                    history_days: int = HISTORY_DAYS) -> tuple[TimeGrid, list[tuple[int, int]]]:
+    """The grid from the history before the first year to the look-ahead after the last, and the
+    (start, stop) interval indices of each simulated year (local calendar years)."""
+    first, _ = _local_year_bounds(years[0], tz)
+    _, last = _local_year_bounds(years[-1], tz)
+    start = first - np.timedelta64(history_days, "D")
+    end = last + np.timedelta64(int(np.ceil(lookahead_h)) + 24, "h")
+    grid = TimeGrid.from_range(start, end, resolution)
+    ts = grid.timestamps
+    spans = []
+    for y in years:
+        a, b = _local_year_bounds(y, tz)
+        spans.append((int(np.searchsorted(ts, a)), int(np.searchsorted(ts, b))))
+    return grid, spans
+
+
+def _repeat(series: Series, column: str, years: list[int], base_year: int | None, tz: str,
+            growth: float, vol: float, vol_growth: float, first_year: int) -> pl.DataFrame:
+    frames = []
+    for y in years:
+        f = restamp_year(series.frame.select("timestamp", "end", column), y, base_year, tz)
+        k = y - first_year
+        mean = f[column].mean()
+        scale = vol * (1.0 + vol_growth) ** k
+        f = f.with_columns(((mean + scale * (pl.col(column) - mean)) * (1.0 + growth) ** k).alias(column))
+        frames.append(f)
+    return pl.concat(frames)
+
+
+def scenario_prices(scenario: PriceScenario, zone: str, products: tuple[str, ...], sim_years: list[int],
+                    grid: TimeGrid, base_dir: Path | None = None) -> MarketPrices:
+    """Every product's prices on the grid, year by year per the scenario."""
+    tz = get_zone(zone).timezone
+    edge_years = [sim_years[0] - 1, *sim_years, sim_years[-1] + 1]  # history and look-ahead
+    base = product_series(zone, products, scenario.day_ahead, scenario.reserves, base_dir=base_dir) \
+        if scenario.day_ahead is not None else {}
+    own = {y: product_series(zone, products, py.day_ahead, py.reserves, base_dir=base_dir)
+           for y, py in scenario.per_year.items()}
+    prices, sources = {}, {}
+    for p in products:
+        growth = scenario.energy_escalation if p == "da" else scenario.capacity_escalation
+        frames = []
+        for y in edge_years:
+            if y in own and p in own[y]:
+                frames.append(restamp_year(own[y][p].frame.select("timestamp", "end", p), y, None, tz))
+            elif p in base:
+                frames.append(_repeat(base[p], p, [y], scenario.base_year, tz, growth, scenario.volatility_scale,
+                                      scenario.volatility_growth, sim_years[0]))
+            elif y in (edge_years[0], edge_years[-1]) and own:
+                nearest = min(own, key=lambda z: abs(z - y))  # history / look-ahead from the nearest own year
+                if p in own[nearest]:
+                    frames.append(restamp_year(own[nearest][p].frame.select("timestamp", "end", p), y, None, tz))
+            elif y in sim_years:
+                where = "prices.per_year" if not base else "prices"
+                raise DataError(f"{where}: no {p} prices for {y}")
+        if not frames:
+            raise DataError(f"prices: no source for {p}")
+        frame = pl.concat(frames).unique(subset="timestamp", keep="first").sort("timestamp")
+        src = base.get(p) or next(o[p] for o in own.values() if p in o)
+        series = Series(frame, src.resolution_min, src.source, src.report, src.units)
+        prices[p] = align(series, p, grid)
+        sources[p] = src.source + (" (scenario)" if p in base else "")
+    missing = [p for p in products if p not in prices]
+    if missing:
+        raise DataError(f"prices: no source for {', '.join(missing)}")
+    return MarketPrices(grid, prices, sources)
+
+
+def _share_series(gen: PV | Wind, base_dir: Path | None) -> tuple[Series, str]:
+    """A generator's output as a share of capacity (0..1), and the config field it came from."""
+    if isinstance(gen, Wind) and gen.wind_speed is not None:
+        s = read_series(gen.wind_speed, product="profile", base_dir=base_dir)
+        speeds, shares = np.array(gen.power_curve).T
+        frame = s.frame.with_columns(pl.Series("profile", np.interp(s.values("profile"), speeds, shares)))
+        return Series(frame, s.resolution_min, s.source, s.report), "wind_speed"
+    s = read_series(gen.profile, product="profile", base_dir=base_dir)
+    v = s.values("profile")
+    if v.size and (v.min() < -1e-9 or v.max() > 1.0 + 1e-9):
+        raise DataError(f"assets.{gen.id}.profile: values must be shares of capacity within 0..1 "
+                        f"(found {v.min():g}..{v.max():g})")
+    return s, "profile"
+
+
+def generation(site: Site, grid: TimeGrid, years: list[int] | None = None, base_dir: Path | None = None) -> Generation | None:
+    """Available power of each generator on the grid (MW). A profile must cover the grid, or hold a
+    whole year that is then repeated (re-stamped) onto every year the grid touches; PV output loses
+    `degradation_per_year` each year."""
+    gens = site.generators
+    if not gens:
+        return None
+    tz = get_zone(site.zone).timezone
+    first_year = years[0] if years else int(str(grid.timestamps[0])[:4])
+    ts_years = grid.series().dt.convert_time_zone(tz).dt.year().to_numpy()
+    rows = []
+    for g in gens:
+        series, field = _share_series(g, base_dir)
+        try:
+            share = align(series, "profile", grid)
+        except DataError:
+            frame = series.frame
+            span = (frame["end"][-1] - frame["timestamp"][0]).total_seconds() / 86400
+            if span < 364:
+                raise DataError(f"assets.{g.id}.{field}: {series.source} covers {span:.0f} days "
+                                f"({iso(frame['timestamp'][0].replace(tzinfo=None))}..{iso(frame['end'][-1].replace(tzinfo=None))}), "
+                                f"shorter than the horizon {iso(grid.start)}..{iso(grid.end)}; give the whole horizon "
+                                "or one whole year to repeat") from None
+            wanted = sorted(set(ts_years.tolist()))
+            frames = [restamp_year(frame, y, None, tz) for y in wanted]
+            joined = pl.concat(frames).unique(subset="timestamp", keep="first").sort("timestamp")
+            share = align(Series(joined, series.resolution_min, series.source, series.report), "profile", grid)
+        fade = (1.0 - g.degradation_per_year) ** np.maximum(ts_years - first_year, 0)
+        rows.append(np.clip(share * g.profile_scale, 0.0, 1.0) * g.capacity_mw * fade)
+    return Generation([g.id for g in gens], np.array(rows),
+                      np.array([g.feed_in_premium_eur_mwh for g in gens]),
+                      np.array([g.premium_when_negative for g in gens]), site.grid_charging)
