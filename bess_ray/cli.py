@@ -41,8 +41,7 @@ def cmd_simulate(a: argparse.Namespace) -> int:
     result = simulate(a.config, a.out, mode=a.mode, years=a.years, timeseries=False if a.no_timeseries else None,
                       progress=progress, address=a.address)
     print(format_summary(result))
-    print(f"wrote {a.out}/summary.json, yearly.parquet, cash_flows.csv, soh.parquet"
-          + ("" if a.no_timeseries or not result.summary.get("timeseries", True) else ", timeseries.parquet"))
+    print(f"wrote {a.out}/: {', '.join(sorted(p.name for p in Path(a.out).iterdir()))}")
     return 0
 
 

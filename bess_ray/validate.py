@@ -66,5 +66,5 @@ def _validate_simulation(path: Path) -> list[str]:
             f"  site {site.id} ({site.zone}), {cfg.years} years from {cfg.start_year}, {cfg.mode}, "
             f"products {', '.join(site.markets.products)}, generators: {gens}",
             f"  prices for every year: {', '.join(f'{p} from {s}' for p, s in inputs.market.sources.items())}",
-            f"  degradation cost in the objective: "
+            "  degradation cost in the objective: "
             + ", ".join(f"{b.id} {b.degradation_cost_eur_mwh:.2f} EUR/MWh" for b in site.batteries)]

@@ -28,3 +28,13 @@ def site_dict(*batteries, zone="DE-LU", products=("da",), poi=(100.0, 100.0), **
     return dict(schema_version=1, id="test_site", zone=zone,
                 poi=dict(import_mw=poi[0], export_mw=poi[1]),
                 assets=list(batteries) or [battery()], markets=dict(products=list(products), **markets))
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray for every test that needs it (2 CPUs, no dashboard)."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, namespace="bess-tests")
+    yield ray
+    ray.shutdown()

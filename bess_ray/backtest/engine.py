@@ -161,6 +161,8 @@ class WalkForward:
         market = MarketPrices(TimeGrid(self.ts[start], stop - start, self.grid.resolution_min), prices)
         # the horizon-end SoC rule is soft: worth more than any MWh could earn in this horizon
         penalty = 2.0 * max(float(np.abs(v).max()) for v in prices.values()) / self.dt + 1000.0
+        if self.plant is not None:  # a real battery may no longer keep what it committed: misses show, at a cost
+            locks.penalty = penalty
         gen = self.generation.window(start, stop) if self.generation is not None else None
         f = build(self.site, market, self.products, locks=locks, calendar=self.calendar.window(start, stop),
                   intraday=intraday, initial_mwh=s0, discharged_today_mwh=discharged_today, final_soc_penalty=penalty,

@@ -23,11 +23,15 @@ from .lp import INF, LinearProgram
 class Locks:
     """Commitments the optimiser must keep (already traded, already past). NaN = free.
 
-    net_mw[asset] has one value per interval; reserve_mw[(asset, product)] one per bid block.
+    net_mw[asset] has one value per interval; reserve_mw[(asset, product)] one per bid block. With a
+    `penalty` (EUR/MWh) a commitment may be missed at that cost: a simulated battery that aged or
+    drifted since it committed may no longer be able to keep it, and the shortfall must show, not
+    stop the run.
     """
 
     net_mw: dict[str, np.ndarray] = field(default_factory=dict)
     reserve_mw: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
+    penalty: float | None = None
 
 
 @dataclass
@@ -313,6 +317,12 @@ def no_simultaneous_block(lp: LinearProgram, bats: list[Battery], charge, discha
 def lock_block(lp: LinearProgram, bats: list[Battery], locks: Locks, charge, discharge, f_reserve: dict,
                generation=None, gen_ids=()) -> None:
     """Fixed commitments as equality rows (family 'locked'), so infeasibility can name them."""
+    def add(name: str, n: int, terms: list, values: np.ndarray, dt_h: float = 1.0) -> None:
+        if locks.penalty is not None:  # soft: a miss either way costs the penalty
+            miss = lp.add_vars(f"{name}_miss", (2, n), ("side", "t"), cost=locks.penalty * dt_h)
+            terms = [*terms, (None, miss[0], 1.0), (None, miss[1], -1.0)]
+        lp.add_rows(name, "locked", n, terms, lo=values, hi=values)
+
     index = {b.id: i for i, b in enumerate(bats)}
     gen_index = {g: i for i, g in enumerate(gen_ids)}
     for asset, values in locks.net_mw.items():
@@ -327,7 +337,7 @@ def lock_block(lp: LinearProgram, bats: list[Battery], locks: Locks, charge, dis
         else:
             i = index[asset]
             terms = [(None, discharge[i, t], 1.0), (None, charge[i, t], -1.0)]
-        lp.add_rows(f"locked_net[{asset}]", "locked", t.size, terms, lo=values[t], hi=values[t])
+        add(f"locked_net[{asset}]", t.size, terms, values[t])
     for (asset, product), values in locks.reserve_mw.items():
         if product not in f_reserve:
             raise KeyError(f"locks: product {product!r} is not traded in this run")
@@ -342,8 +352,7 @@ def lock_block(lp: LinearProgram, bats: list[Battery], locks: Locks, charge, dis
                 f"for {asset} in block {over[0]}, above its {limit:g} MW of power", ["reserve_power"])
         values = np.minimum(values, limit)
         if b.size:
-            lp.add_rows(f"locked_{product}[{asset}]", "locked", b.size,
-                        [(None, f_reserve[product][index[asset], b], 1.0)], lo=values[b], hi=values[b])
+            add(f"locked_{product}[{asset}]", b.size, [(None, f_reserve[product][index[asset], b], 1.0)], values[b])
 
 
 def build(site: Site, market: MarketPrices, products: tuple[str, ...] | None = None,

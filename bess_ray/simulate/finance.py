@@ -21,6 +21,7 @@ class Finance(BaseModel):
     capex_eur_per_kw: float = Field(0.0, ge=0, description="power-related capex, EUR per kW")
     capex_eur_fixed: float = Field(0.0, ge=0, description="lump sum: grid connection, co-located PV / wind if counted")
     fixed_opex_eur_per_kw_year: float = Field(0.0, ge=0)
+    fixed_opex_eur_year: float = Field(0.0, ge=0, description="lump sum a year, e.g. co-located PV O&M")
     variable_opex_eur_per_mwh: float = Field(0.0, ge=0, description="per MWh discharged")
     replacement_cost_eur_per_kwh: float = Field(0.0, ge=0, description="today's cost of replacing the cells")
     discount_rate: float = Field(0.07, gt=-0.99, le=1.0, description="nominal, per year")
@@ -53,7 +54,7 @@ def cash_flows(finance: Finance, power_mw: float, energy_mwh: float, revenue_eur
     escal = (1.0 + finance.inflation) ** np.maximum(years - 1, 0)
     capex = np.zeros(n + 1)
     capex[0] = finance.capex_eur(power_mw, energy_mwh)
-    opex = np.r_[0.0, finance.fixed_opex_eur_per_kw_year * 1000.0 * power_mw * escal[1:]
+    opex = np.r_[0.0, (finance.fixed_opex_eur_per_kw_year * 1000.0 * power_mw + finance.fixed_opex_eur_year) * escal[1:]
                  + finance.variable_opex_eur_per_mwh * discharged * escal[1:]]
     replacement = np.zeros(n + 1)
     for y, mwh in replacements.items():
