@@ -1,4 +1,8 @@
-"""Simulation: battery physics, degradation, co-located generation, finance (plain Python + numba).
+"""Simulation: battery physics, degradation, co-located generation, multi-year runs and finance
+(plain Python + numba; parallel years run as Ray tasks from `cluster/`).
 
-Present so far: rainflow cycle counting (`rainflow.py`) and project finance (`finance.py`).
+`simulate(config, out_dir)` is the entry point; see `run.py`.
 """
+from .run import SimulationResult, simulate
+
+__all__ = ["SimulationResult", "simulate"]

@@ -200,20 +200,3 @@ def synthetic_soc(cycles_per_day: float, dod: float, c_rate: float, mean_soc: fl
             soc[t:t + seg.size] = seg
             soc[t + seg.size:(d * steps + (k + 1) * period)] = lo
     return np.clip(soc, 0.0, 1.0)
-
-
-def project_soh(chemistry: str, years: int, cycles_per_day: float, dod: float, c_rate: float,
-                temperature_c: float = 25.0, mean_soc: float = 0.5, state: AgingState | None = None,
-                dt_hours: float = 0.25) -> list[AgingState]:
-    """Ageing states at the start of each year 1..years+1 under steady expected cycling, advanced
-    weekly: the start states of parallel mode and the basis of the degradation cost."""
-    m = model(chemistry)
-    week = synthetic_soc(cycles_per_day, dod, c_rate, mean_soc, dt_hours)
-    state = state or AgingState()
-    out = [state]
-    for _ in range(years):
-        for _ in range(52):
-            state = m.advance(state, stress(week, dt_hours, temperature_c, state.soh))
-        state = m.advance(state, stress(week[: int(24 / dt_hours * 1.25) + 1], dt_hours, temperature_c, state.soh))
-        out.append(state)
-    return out

@@ -4,7 +4,7 @@ sequential mode calls it year after year and parallel mode runs it as a Ray task
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
@@ -37,7 +37,6 @@ class YearResult:
     solves: int
     seconds: float
     timeseries: pl.DataFrame | None = None
-    notes: list[str] = field(default_factory=list)
 
     @property
     def revenue_eur(self) -> float:

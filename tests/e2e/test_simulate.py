@@ -2,8 +2,8 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
-import numpy as np
 import polars as pl
 import pytest
 import yaml
@@ -13,7 +13,7 @@ from bess_ray.simulate.run import simulate
 from tests.conftest import CONFIGS
 
 
-def small_config(tmp_path, **over) -> "Path":  # noqa: F821
+def small_config(tmp_path, **over) -> Path:
     """The shipped 10 MW / 20 MWh + PV simulation, two years, as a file next to a copy of its site."""
     cfg = yaml.safe_load((CONFIGS / "simulations" / "de_lu_10mw_20mwh_15y.yaml").read_text())
     cfg["site"] = str(CONFIGS / "sites" / "de_lu_10mw_20mwh_pv.yaml")

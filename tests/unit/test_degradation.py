@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bess_ray.simulate.degradation import AgingState, model, project_soh, stress, synthetic_soc
+from bess_ray.simulate.degradation import AgingState, model, stress, synthetic_soc
 
 REFERENCE = json.loads((Path(__file__).parents[1] / "data" / "blast_lite_reference.json").read_text())
 
@@ -49,13 +49,6 @@ def test_virtual_time_makes_updates_path_consistent():
     b = m.advance(a, stress(soc[half:], 0.25, 25.0, a.soh))
     assert b.calendar == pytest.approx(whole.calendar, rel=1e-3)
     assert b.cycle == pytest.approx(whole.cycle, rel=0.02)
-
-
-def test_projection_is_monotone_and_slows_down():
-    states = project_soh("lfp", 10, cycles_per_day=1.0, dod=0.8, c_rate=0.5)
-    sohs = [s.soh for s in states]
-    assert sohs[0] == 1.0 and all(a > b for a, b in zip(sohs, sohs[1:]))
-    assert sohs[0] - sohs[1] > sohs[8] - sohs[9]  # sublinear in time and throughput
 
 
 def test_unknown_chemistry_is_named():

@@ -1,5 +1,4 @@
 """Simulation configs and scenarios: impossible inputs fail before running, naming field and reason."""
-from pathlib import Path
 
 import numpy as np
 import pytest
