@@ -75,3 +75,20 @@ def test_one_file_per_year_is_used_as_given(tmp_path):
                                 *simulation_grid([2024], "Europe/Berlin", "60min", 24)[:1])
     a, b = spans[1]
     assert prices.prices["da"][a:b].mean() == pytest.approx(real_2024.prices["da"][192:192 + b - a].mean(), rel=1e-9)
+
+
+def test_wind_power_from_a_wind_speed_series_and_power_curve(tmp_path):
+    from bess_ray.config import Site
+    from bess_ray.simulate.scenarios import generation
+
+    hours = np.arange("2026-01-01T00", "2027-01-01T00", dtype="datetime64[h]")
+    speed = 2.0 + (np.arange(hours.size) % 24)  # 2 .. 25 m/s, every day
+    path = tmp_path / "wind.csv"
+    path.write_text("timestamp,wind_speed\n" + "\n".join(f"{t}:00:00Z,{v}" for t, v in zip(hours, speed)))
+    site = Site.from_dict(site_dict(battery(), dict(type="wind", id="wt", capacity_mw=4.0, wind_speed=str(path),
+                                                    power_curve=[[0, 0], [3, 0], [13, 1.0], [24, 1.0], [24.5, 0]])))
+    grid, spans = simulation_grid([2026], "UTC", "60min", 0, history_days=0)
+    gen = generation(site, grid.__class__(grid.start, 8760, 60), [2026])
+    expected = 4.0 * np.interp(speed, [0, 3, 13, 24, 24.5], [0, 0, 1.0, 1.0, 0])
+    np.testing.assert_allclose(gen.available_mw[0], expected)
+    assert gen.available_mw.max() == 4.0 and gen.available_mw[0][23] == 0.0  # 25 m/s: cut out
