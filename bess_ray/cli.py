@@ -32,14 +32,24 @@ def cmd_optimize(a: argparse.Namespace) -> int:
 
 
 def cmd_simulate(a: argparse.Namespace) -> int:
-    from .simulate.run import format_summary, simulate
+    from .simulate.config import SimulationConfig
+    from .simulate.run import format_summary
+
+    if (a.mode or SimulationConfig.from_yaml(a.config).mode) == "parallel":
+        from functools import partial
+
+        from .cluster.simulate import simulate
+
+        simulate = partial(simulate, address=a.address)
+    else:
+        from .simulate.run import simulate
 
     def progress(r) -> None:
         print(f"  {r.year}: revenue {r.revenue_eur:,.0f} EUR, SoH {100 * r.soh_end:.1f} %, {r.efc:.0f} cycles "
               f"({r.seconds:.1f} s)", file=sys.stderr, flush=True)
 
     result = simulate(a.config, a.out, mode=a.mode, years=a.years, timeseries=False if a.no_timeseries else None,
-                      progress=progress, address=a.address)
+                      progress=progress)
     print(format_summary(result))
     print(f"wrote {a.out}/: {', '.join(sorted(p.name for p in Path(a.out).iterdir()))}")
     return 0

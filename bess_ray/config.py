@@ -20,11 +20,24 @@ Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 Efficiency = Annotated[float, Field(gt=0.0, le=1.0)]
 
 
-class _Strict(BaseModel):
+class StrictModel(BaseModel):
+    """Base of every config model: unknown keys are errors; loading names the field and the reason."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "config"):
+        try:
+            return cls.model_validate(data)
+        except ValidationError as e:
+            raise ConfigError(format_validation_error(e, source)) from None
 
-class Battery(_Strict):
+    @classmethod
+    def from_yaml(cls, path: str | Path):
+        return cls.from_dict(read_yaml(path), str(path))
+
+
+class Battery(StrictModel):
     """A battery at the site. Power > 0 is discharge, < 0 is charge, everywhere."""
 
     type: Literal["battery"] = "battery"
@@ -62,7 +75,7 @@ class Battery(_Strict):
         return self.energy_mwh * (self.soc_max - self.soc_min)
 
 
-class _Generator(_Strict):
+class _Generator(StrictModel):
     """Co-located generation behind the POI: curtailable, sold at the day-ahead price plus a premium."""
 
     id: str = Field(min_length=1)
@@ -109,14 +122,14 @@ class Wind(_Generator):
 Asset = Annotated[Union[Battery, PV, Wind], Field(discriminator="type")]
 
 
-class POI(_Strict):
+class POI(StrictModel):
     """Point of interconnection limits, MW (both >= 0)."""
 
     import_mw: float = Field(ge=0)
     export_mw: float = Field(ge=0)
 
 
-class Markets(_Strict):
+class Markets(StrictModel):
     """Which products the site trades and how reserves are dimensioned."""
 
     products: tuple[str, ...] = ("da",)
@@ -146,7 +159,7 @@ class Markets(_Strict):
         return self.reserve_duration_h.get(product, PRODUCTS[product].energy_duration_h)
 
 
-class Site(_Strict):
+class Site(StrictModel):
     """A site: one zone, one POI, one or more assets behind it."""
 
     schema_version: Literal[1] = SCHEMA_VERSION
@@ -195,14 +208,15 @@ class Site(_Strict):
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "site") -> "Site":
-        try:
-            return cls.model_validate(data)
-        except ValidationError as e:
-            raise ConfigError(format_validation_error(e, source)) from None
+        return super().from_dict(data, source)
 
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> "Site":
-        return cls.from_dict(read_yaml(path), str(path))
+
+def load_site(ref: str | dict, base_dir: Path) -> Site:
+    """A site given inline (a dict) or as a YAML path relative to `base_dir` (a config's folder)."""
+    if isinstance(ref, dict):
+        return Site.from_dict(ref, "site")
+    path = Path(ref)
+    return Site.from_yaml(path if path.is_absolute() else base_dir / path)
 
 
 def read_yaml(path: str | Path) -> dict:

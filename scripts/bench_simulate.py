@@ -31,11 +31,13 @@ def main() -> None:
 
     import ray
 
+    from bess_ray.cluster.simulate import simulate as simulate_parallel
+
     t0 = time.perf_counter()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     t_init = time.perf_counter() - t0
-    first = simulate(CONFIG, mode="parallel", timeseries=False)  # workers start and import bess_ray
-    p = simulate(CONFIG, mode="parallel", timeseries=False)
+    first = simulate_parallel(CONFIG, timeseries=False)  # workers start and import bess_ray
+    p = simulate_parallel(CONFIG, timeseries=False)
     pt = p.summary["timing"]
     par = pt["total_seconds"]
     print(f"Ray start-up {t_init:.1f} s; first parallel run {first.summary['timing']['total_seconds']:.1f} s "

@@ -5,24 +5,41 @@ from datetime import date
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from ..config import Site, format_validation_error, read_yaml
-from ..errors import ConfigError
+from ..config import Site, StrictModel, load_site
 from ..markets import KERNELS
 
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+FORECASTS = ("persistence", "perfect_foresight", "csv", "custom_python")
 
 
-class PriceSources(_Strict):
+def check_forecast(spec: dict) -> dict:
+    if spec.get("type", "persistence") not in FORECASTS:
+        raise ValueError(f"type {spec.get('type')!r} is not {', '.join(FORECASTS[:-1])} or {FORECASTS[-1]}")
+    return spec
+
+
+def check_products(products: list[str] | None, workflow: str) -> list[str] | None:
+    """A restriction of a workflow's products must keep 'da' and stay inside the workflow."""
+    if products is not None:
+        extra = [p for p in products if p not in KERNELS[workflow]]
+        if extra or "da" not in products:
+            raise ValueError(f"must include 'da' and be part of {workflow} ({', '.join(KERNELS[workflow])}); "
+                             f"{'not: ' + ', '.join(extra) if extra else 'da is missing'}")
+    return products
+
+
+def traded(workflow: str, products: list[str] | None) -> tuple[str, ...]:
+    return tuple(p for p in KERNELS[workflow] if products is None or p in products)
+
+
+class PriceSources(StrictModel):
     day_ahead: str | list[str] = Field(description="actual day-ahead prices: file, sample:NAME or scenario:NAME, or a list joined in time")
     reserves: list[str] = Field(default_factory=list, description="actual capacity prices, [PRODUCT=]SOURCE")
     intraday: str | None = Field(None, description="intraday prices (EUR/MWh, 'da' column); default: day-ahead")
 
 
-class Window(_Strict):
+class Window(StrictModel):
     start: date = Field(description="first local delivery day")
     end: date = Field(description="day after the last local delivery day")
 
@@ -33,7 +50,7 @@ class Window(_Strict):
         return self
 
 
-class Revision(_Strict):
+class Revision(StrictModel):
     """Intraday re-optimisation at checkpoints of the delivery day (local clock hours)."""
 
     checkpoints_h: list[float] = Field(default_factory=lambda: [0.0, 4.0, 8.0, 12.0, 16.0, 20.0])
@@ -47,7 +64,7 @@ class Revision(_Strict):
         return v
 
 
-class BacktestConfig(_Strict):
+class BacktestConfig(StrictModel):
     schema_version: Literal[1] = 1
     name: str = Field(min_length=1)
     site: str | dict = Field(description="site YAML path (relative to this file) or the site inline")
@@ -68,34 +85,16 @@ class BacktestConfig(_Strict):
     @field_validator("forecast")
     @classmethod
     def _forecast(cls, v: dict):
-        if v.get("type", "persistence") not in ("persistence", "perfect_foresight", "csv", "custom_python"):
-            raise ValueError(f"type {v.get('type')!r} is not persistence, perfect_foresight, csv or custom_python")
-        return v
+        return check_forecast(v)
 
     @field_validator("products")
     @classmethod
     def _products_in_workflow(cls, v, info):
-        workflow = info.data.get("workflow", "da_only")
-        if v is not None:
-            extra = [p for p in v if p not in KERNELS[workflow]]
-            if extra or "da" not in v:
-                raise ValueError(f"must include 'da' and be part of {workflow} ({', '.join(KERNELS[workflow])}); "
-                                 f"{'not: ' + ', '.join(extra) if extra else 'da is missing'}")
-        return v
+        return check_products(v, info.data.get("workflow", "da_only"))
 
     @property
     def traded(self) -> tuple[str, ...]:
-        return tuple(p for p in KERNELS[self.workflow] if self.products is None or p in self.products)
+        return traded(self.workflow, self.products)
 
     def load_site(self, base_dir: Path) -> Site:
-        if isinstance(self.site, dict):
-            return Site.from_dict(self.site, "site")
-        path = Path(self.site)
-        return Site.from_yaml(path if path.is_absolute() else base_dir / path)
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> "BacktestConfig":
-        try:
-            return cls.model_validate(read_yaml(path))
-        except ValidationError as e:
-            raise ConfigError(format_validation_error(e, str(path))) from None
+        return load_site(self.site, base_dir)

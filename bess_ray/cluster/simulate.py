@@ -9,6 +9,8 @@ from __future__ import annotations
 import ray
 
 from ..simulate.inputs import Inputs, projected_states
+from ..simulate.run import SimulationResult
+from ..simulate.run import simulate as simulate_core
 from ..simulate.year import YearResult, run_year
 from .runtime import ensure_ray
 
@@ -36,3 +38,11 @@ def run_parallel(inputs: Inputs, progress=None, address: str | None = None) -> l
     finally:
         if started:
             ray.shutdown()
+
+
+def simulate(config, out_dir=None, *, address: str | None = None, **options) -> SimulationResult:
+    """`simulate.run.simulate` in parallel mode: the years as Ray tasks on a local Ray (started and
+    stopped here unless one is running) or on the cluster at `address` (or RAY_ADDRESS)."""
+    options["mode"] = "parallel"
+    return simulate_core(config, out_dir, runner=lambda inputs, progress: run_parallel(inputs, progress, address),
+                         **options)

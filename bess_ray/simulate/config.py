@@ -5,26 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from ..backtest.config import Revision
-from ..config import Site, format_validation_error, read_yaml
-from ..errors import ConfigError
+from ..backtest.config import Revision, check_forecast, check_products, traded
+from ..config import Site, StrictModel, load_site
 from ..markets import KERNELS
 from .degradation import CHEMISTRIES
 from .finance import Finance
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class PriceYear(_Strict):
+class PriceYear(StrictModel):
     day_ahead: str | list[str]
     reserves: list[str] = Field(default_factory=list)
 
 
-class PriceScenario(_Strict):
+class PriceScenario(StrictModel):
     """Prices for every simulated year: a real base year repeated (re-stamped by whole weeks) with a
     yearly escalation of the level and a scaling of the volatility around each year's mean, and/or
     one set of files per year (`per_year` wins where given; its prices are used as they are)."""
@@ -45,7 +40,7 @@ class PriceScenario(_Strict):
         return self
 
 
-class Derating(_Strict):
+class Derating(StrictModel):
     """Power available as a share of rated power, by SoC fraction (piecewise linear)."""
 
     charge: tuple[tuple[float, float], ...] = ((0.0, 1.0), (0.9, 1.0), (1.0, 0.2))
@@ -62,7 +57,7 @@ class Derating(_Strict):
         return v
 
 
-class BatteryModel(_Strict):
+class BatteryModel(StrictModel):
     """The battery's physics and life: chemistry, temperature, auxiliaries, derating, ageing."""
 
     chemistry: Literal[CHEMISTRIES] = "lfp"
@@ -97,7 +92,7 @@ class BatteryModel(_Strict):
         return self
 
 
-class Strategy(_Strict):
+class Strategy(StrictModel):
     """How the battery is dispatched: daily re-optimisation at the market gates (walk-forward)."""
 
     workflow: Literal[tuple(KERNELS)] = "da_only"
@@ -110,29 +105,27 @@ class Strategy(_Strict):
 
     @property
     def traded(self) -> tuple[str, ...]:
-        return tuple(self.products) if self.products else KERNELS[self.workflow]
+        return traded(self.workflow, self.products)
 
-    @model_validator(mode="after")
-    def _products(self) -> "Strategy":
-        if self.products is not None:
-            extra = set(self.products) - set(KERNELS[self.workflow])
-            if extra or "da" not in self.products:
-                raise ValueError(f"products must be a subset of the {self.workflow} workflow with da; "
-                                 f"{'not: ' + ', '.join(sorted(extra)) if extra else 'da is missing'}")
-        kind = self.forecast.get("type", "persistence")
-        if kind not in ("persistence", "perfect_foresight", "csv", "custom_python"):
-            raise ValueError(f"forecast.type {kind!r} is not persistence, perfect_foresight, csv or custom_python")
-        return self
+    @field_validator("forecast")
+    @classmethod
+    def _forecast(cls, v: dict):
+        return check_forecast(v)
+
+    @field_validator("products")
+    @classmethod
+    def _products_in_workflow(cls, v, info):
+        return check_products(v, info.data.get("workflow", "da_only"))
 
 
-class Parallel(_Strict):
+class Parallel(StrictModel):
     """Parallel mode: each year starts from a state of health projected from expected cycling."""
 
     expected_cycles_per_day: float = Field(1.0, ge=0, le=20)
     expected_dod: float | None = Field(None, gt=0, le=1, description="default: soc_max - soc_min")
 
 
-class SimulationConfig(_Strict):
+class SimulationConfig(StrictModel):
     schema_version: Literal[1] = 1
     name: str = Field(min_length=1)
     site: str | dict = Field(description="site YAML path (relative to this file) or the site inline")
@@ -161,19 +154,8 @@ class SimulationConfig(_Strict):
         return list(range(self.start_year, self.start_year + self.years))
 
     def load_site(self, base_dir: Path) -> Site:
-        if isinstance(self.site, dict):
-            site = Site.from_dict(self.site, "site")
-        else:
-            site = Site.from_yaml((base_dir / self.site) if not Path(self.site).is_absolute() else self.site)
-        return site.with_products(self.strategy.traded)
+        return load_site(self.site, base_dir).with_products(self.strategy.traded)
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "simulation") -> "SimulationConfig":
-        try:
-            return cls.model_validate(data)
-        except ValidationError as e:
-            raise ConfigError(format_validation_error(e, source)) from None
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> "SimulationConfig":
-        return cls.from_dict(read_yaml(path), str(path))
+        return super().from_dict(data, source)

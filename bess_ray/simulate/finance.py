@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from scipy.optimize import brentq
 
+from ..config import StrictModel
 
-class Finance(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
+class Finance(StrictModel):
     capex_eur_per_kwh: float = Field(0.0, ge=0, description="energy-related capex, EUR per kWh of nameplate")
     capex_eur_per_kw: float = Field(0.0, ge=0, description="power-related capex, EUR per kW")
     capex_eur_fixed: float = Field(0.0, ge=0, description="lump sum: grid connection, co-located PV / wind if counted")

@@ -61,8 +61,11 @@ def prepare(cfg: SimulationConfig, base_dir: Path) -> Inputs:
     return Inputs(cfg, site, market, spans, gen, temperature, base_dir)
 
 
-def expected_dod(cfg: SimulationConfig, bat: Battery) -> float:
-    return cfg.parallel.expected_dod or (bat.soc_max - bat.soc_min)
+def expected_week(cfg: SimulationConfig, bat: Battery) -> np.ndarray:
+    """A week of SoC under the expected cycling: parallel.expected_cycles_per_day at expected_dod
+    (default the SoC window) and the battery's C-rate."""
+    return synthetic_soc(cfg.parallel.expected_cycles_per_day, cfg.parallel.expected_dod or (bat.soc_max - bat.soc_min),
+                         max(bat.charge_mw, bat.discharge_mw) / bat.energy_mwh)
 
 
 def degradation_cost_eur_mwh(cfg: SimulationConfig, bat: Battery) -> float:
@@ -84,8 +87,7 @@ def degradation_cost_eur_mwh(cfg: SimulationConfig, bat: Battery) -> float:
         return 0.0
     m = model(bm.chemistry)
     temp = float(np.mean(bm.temperature_c))
-    week = synthetic_soc(cfg.parallel.expected_cycles_per_day, expected_dod(cfg, bat),
-                         max(bat.charge_mw, bat.discharge_mw) / bat.energy_mwh)
+    week = expected_week(cfg, bat)
     state = AgingState()
     sohs = []
     for _ in range(cfg.years * 52):
@@ -127,8 +129,7 @@ def projected_states(inputs: Inputs) -> list[PlantState]:
         a, b = inputs.spans[i]
         temp = float(inputs.temperature_c[a:b].mean())
         for j, bat in enumerate(site.batteries):
-            week = synthetic_soc(cfg.parallel.expected_cycles_per_day, expected_dod(cfg, bat),
-                                 max(bat.charge_mw, bat.discharge_mw) / bat.energy_mwh)
+            week = expected_week(cfg, bat)
             for cohort in state.cohorts[j]:
                 for _ in range(52):
                     cohort.aging = m.advance(cohort.aging, stress(week, 0.25, temp, cohort.aging.soh))

@@ -1,9 +1,10 @@
 """`simulate()`: a site over many years - revenue by stream, ageing, cash flows, NPV, IRR, LCOS.
 
 Sequential mode runs the years one after the other, the battery's SoC and ageing carrying over.
-Parallel mode runs them at once as Ray tasks (`cluster/simulate.py`), each year from a state of
-health projected from the expected cycling; its summary compares that projection with what the
-simulated years did.
+Parallel mode runs them at once as Ray tasks, each year from a state of health projected from the
+expected cycling; its summary compares that projection with what the simulated years did. This
+core stays free of Ray: parallel mode is `bess_ray.cluster.simulate.simulate`, which hands this
+function its `runner`.
 
 Artifact layout of `DIR` (stable; new files may be added, none renamed):
 
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from ..errors import ConfigError
 from .config import SimulationConfig
 from .finance import cash_flows, summarize
 from .inputs import Inputs, initial_state, prepare
@@ -58,12 +60,13 @@ def run_sequential(inputs: Inputs, progress=None, timeseries: bool | None = None
 
 def simulate(config: SimulationConfig | str | Path, out_dir: str | Path | None = None, *, mode: str | None = None,
              years: int | None = None, timeseries: bool | None = None, progress=None,
-             address: str | None = None) -> SimulationResult:
+             runner=None) -> SimulationResult:
     """Simulate a site over the configured years; with `out_dir`, write the artifacts.
 
     config: a SimulationConfig or a YAML path. mode / years / timeseries override the config.
-    progress(year_result) is called as each year finishes. address: a Ray cluster for parallel mode
-    (default: start a local Ray). Raises ConfigError or DataError before any year runs.
+    progress(year_result) is called as each year finishes. runner(inputs, progress) runs the years
+    (default: sequentially; parallel mode passes the Ray runner). Raises ConfigError or DataError
+    before any year runs.
     """
     base_dir = Path.cwd()
     if not isinstance(config, SimulationConfig):
@@ -74,12 +77,10 @@ def simulate(config: SimulationConfig | str | Path, out_dir: str | Path | None =
     t0 = time.perf_counter()
     inputs = prepare(cfg, base_dir)
     t_prepared = time.perf_counter()
-    if cfg.mode == "sequential":
-        results = run_sequential(inputs, progress)
-    else:
-        from ..cluster.simulate import run_parallel
-
-        results = run_parallel(inputs, progress, address)
+    if cfg.mode == "parallel" and runner is None:
+        raise ConfigError("mode: parallel runs the years as Ray tasks: use bess_ray.cluster.simulate.simulate "
+                          "(or bess-ray simulate), or set mode: sequential")
+    results = (runner or run_sequential)(inputs, progress)
     t_run = time.perf_counter() - t_prepared
     result = assemble(inputs, results)
     run_cpu = sum(r.seconds for r in results)

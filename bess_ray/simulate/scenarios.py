@@ -49,17 +49,20 @@ def simulation_grid(years: list[int], tz: str, resolution: str, lookahead_h: flo
     return grid, spans
 
 
-def _repeat(series: Series, column: str, years: list[int], base_year: int | None, tz: str,
-            growth: float, vol: float, vol_growth: float, first_year: int) -> pl.DataFrame:
-    frames = []
-    for y in years:
-        f = restamp_year(series.frame.select("timestamp", "end", column), y, base_year, tz)
-        k = y - first_year
-        mean = f[column].mean()
-        scale = vol * (1.0 + vol_growth) ** k
-        f = f.with_columns(((mean + scale * (pl.col(column) - mean)) * (1.0 + growth) ** k).alias(column))
-        frames.append(f)
-    return pl.concat(frames)
+def _scenario_year(series: Series, column: str, year: int, sc: PriceScenario, growth: float,
+                   first_year: int, tz: str) -> pl.DataFrame:
+    """The base year on `year`: level escalated, spread around the year's mean scaled."""
+    f = restamp_year(series.frame.select("timestamp", "end", column), year, sc.base_year, tz)
+    k = year - first_year
+    mean = f[column].mean()
+    scale = sc.volatility_scale * (1.0 + sc.volatility_growth) ** k
+    return f.with_columns(((mean + scale * (pl.col(column) - mean)) * (1.0 + growth) ** k).alias(column))
+
+
+def _on_grid(frames: list[pl.DataFrame], like: Series, column: str, grid: TimeGrid) -> np.ndarray:
+    """Year frames joined in time (the first wins where they overlap) and aligned to the grid."""
+    joined = pl.concat(frames).unique(subset="timestamp", keep="first").sort("timestamp")
+    return align(Series(joined, like.resolution_min, like.source, like.report, like.units), column, grid)
 
 
 def scenario_prices(scenario: PriceScenario, zone: str, products: tuple[str, ...], sim_years: list[int],
@@ -74,30 +77,23 @@ def scenario_prices(scenario: PriceScenario, zone: str, products: tuple[str, ...
     prices, sources = {}, {}
     for p in products:
         growth = scenario.energy_escalation if p == "da" else scenario.capacity_escalation
+        have = [y for y in own if p in own[y]]
         frames = []
         for y in edge_years:
-            if y in own and p in own[y]:
+            if y in have:  # the user's own year, as given
                 frames.append(restamp_year(own[y][p].frame.select("timestamp", "end", p), y, None, tz))
             elif p in base:
-                frames.append(_repeat(base[p], p, [y], scenario.base_year, tz, growth, scenario.volatility_scale,
-                                      scenario.volatility_growth, sim_years[0]))
-            elif y in (edge_years[0], edge_years[-1]) and own:
-                nearest = min(own, key=lambda z: abs(z - y))  # history / look-ahead from the nearest own year
-                if p in own[nearest]:
-                    frames.append(restamp_year(own[nearest][p].frame.select("timestamp", "end", p), y, None, tz))
+                frames.append(_scenario_year(base[p], p, y, scenario, growth, sim_years[0], tz))
             elif y in sim_years:
-                where = "prices.per_year" if not base else "prices"
-                raise DataError(f"{where}: no {p} prices for {y}")
+                raise DataError(f"{'prices' if base else 'prices.per_year'}: no {p} prices for {y}")
+            elif have:  # history / look-ahead from the nearest own year
+                near = min(have, key=lambda z: abs(z - y))
+                frames.append(restamp_year(own[near][p].frame.select("timestamp", "end", p), y, None, tz))
         if not frames:
             raise DataError(f"prices: no source for {p}")
-        frame = pl.concat(frames).unique(subset="timestamp", keep="first").sort("timestamp")
-        src = base.get(p) or next(o[p] for o in own.values() if p in o)
-        series = Series(frame, src.resolution_min, src.source, src.report, src.units)
-        prices[p] = align(series, p, grid)
-        sources[p] = src.source + (" (scenario)" if p in base else "")
-    missing = [p for p in products if p not in prices]
-    if missing:
-        raise DataError(f"prices: no source for {', '.join(missing)}")
+        like = base[p] if p in base else own[have[0]][p]
+        prices[p] = _on_grid(frames, like, p, grid)
+        sources[p] = like.source + (" (scenario)" if p in base else "")
     return MarketPrices(grid, prices, sources)
 
 
@@ -139,10 +135,8 @@ def generation(site: Site, grid: TimeGrid, years: list[int] | None = None, base_
                                 f"({iso(frame['timestamp'][0].replace(tzinfo=None))}..{iso(frame['end'][-1].replace(tzinfo=None))}), "
                                 f"shorter than the horizon {iso(grid.start)}..{iso(grid.end)}; give the whole horizon "
                                 "or one whole year to repeat") from None
-            wanted = sorted(set(ts_years.tolist()))
-            frames = [restamp_year(frame, y, None, tz) for y in wanted]
-            joined = pl.concat(frames).unique(subset="timestamp", keep="first").sort("timestamp")
-            share = align(Series(joined, series.resolution_min, series.source, series.report), "profile", grid)
+            share = _on_grid([restamp_year(frame, y, None, tz) for y in sorted(set(ts_years.tolist()))],
+                             series, "profile", grid)
         fade = (1.0 - g.degradation_per_year) ** np.maximum(ts_years - first_year, 0)
         rows.append(np.clip(share * g.profile_scale, 0.0, 1.0) * g.capacity_mw * fade)
     return Generation([g.id for g in gens], np.array(rows),

@@ -8,6 +8,8 @@ import polars as pl
 import pytest
 import yaml
 
+from bess_ray.cluster.simulate import simulate as simulate_parallel
+from bess_ray.errors import ConfigError
 from bess_ray.simulate.run import simulate
 
 from tests.conftest import CONFIGS
@@ -65,7 +67,9 @@ def test_sequential_years_carry_the_state_over(tmp_path):
 def test_parallel_mode_runs_years_as_ray_tasks(tmp_path, ray_session):
     path = small_config(tmp_path)
     seq = simulate(path, timeseries=False)
-    par = simulate(path, mode="parallel", timeseries=False)
+    with pytest.raises(ConfigError, match="parallel runs the years as Ray tasks"):
+        simulate(path, mode="parallel")  # the plain core never starts Ray
+    par = simulate_parallel(path, timeseries=False)
     assert par.summary["mode"] == "parallel" and [y.year for y in par.years] == [2026, 2027]
     # year 1 starts from the same state in both modes, so it is the same year
     assert par.years[0].revenue_eur == pytest.approx(seq.years[0].revenue_eur, rel=1e-9)

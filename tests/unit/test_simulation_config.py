@@ -29,7 +29,7 @@ def test_the_shipped_simulations_are_valid():
     (dict(prices=dict(per_year={2026: dict(day_ahead="sample:DE_LU_2023")})), "prices.per_year: no prices for 2027"),
     (dict(battery_model=dict(temperature_c=[20, 25])), "battery_model.temperature_c: give one temperature or 12 monthly ones"),
     (dict(years=0), "years: Input should be greater than or equal to 1"),
-    (dict(strategy=dict(products=["fcr"])), "strategy: products must be a subset"),
+    (dict(strategy=dict(products=["fcr"])), "strategy.products: must include 'da' and be part of da_only"),
 ])
 def test_impossible_parameters_name_the_field(patch, message):
     with pytest.raises(ConfigError) as e:
