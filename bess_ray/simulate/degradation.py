@@ -185,10 +185,10 @@ def synthetic_soc(cycles_per_day: float, dod: float, c_rate: float, mean_soc: fl
     """A SoC profile of `days` days with the given number of equal cycles a day (expected cycling)."""
     steps = int(round(24 / dt_hours))
     soc = np.full(days * steps + 1, mean_soc)
-    n = max(int(round(cycles_per_day)), 0)
-    if n == 0 or dod <= 0:
+    if cycles_per_day <= 0 or dod <= 0:
         return soc
-    depth = dod * cycles_per_day / n  # keep the daily throughput when the count is rounded
+    n = int(np.ceil(cycles_per_day))
+    depth = dod * cycles_per_day / n  # whole cycles a day, no deeper than dod, with the daily throughput
     ramp = max(int(round(depth / max(c_rate, 1e-6) / dt_hours)), 1)
     period = steps // n
     lo, hi = mean_soc - depth / 2, mean_soc + depth / 2
@@ -199,4 +199,5 @@ def synthetic_soc(cycles_per_day: float, dod: float, c_rate: float, mean_soc: fl
             seg = np.r_[up, np.full(max(period // 2 - 2 * ramp, 0), hi), up[::-1]][: period]
             soc[t:t + seg.size] = seg
             soc[t + seg.size:(d * steps + (k + 1) * period)] = lo
+    soc[-1] = lo  # the next week starts where this one did: weeks chain without an extra half cycle
     return np.clip(soc, 0.0, 1.0)

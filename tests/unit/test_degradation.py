@@ -54,3 +54,9 @@ def test_virtual_time_makes_updates_path_consistent():
 def test_unknown_chemistry_is_named():
     with pytest.raises(ValueError, match="unknown chemistry 'lto'"):
         model("lto")
+
+
+@pytest.mark.parametrize("per_day", [0.5, 1.0, 1.3, 2.0])
+def test_expected_cycling_keeps_its_daily_throughput(per_day):
+    week = synthetic_soc(per_day, 0.8, 0.5)
+    assert stress(week, 0.25, 25.0).efc == pytest.approx(7 * per_day * 0.8, rel=0.02)
