@@ -74,6 +74,41 @@ def cmd_backtest(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(a: argparse.Namespace) -> int:
+    from .cluster.sweep import run_sweep
+    from .sweep.results import format_table, rank
+
+    report = run_sweep(a.spec, a.out, address=a.address, max_in_flight=a.max_in_flight, force=a.force,
+                       num_cpus=a.num_cpus, progress=not a.quiet)
+    print(f"sweep {a.spec}: {report.describe()}")
+    for line in report.failures:
+        print(f"  failed: {line}")
+    if report.done + report.skipped:
+        print(format_table(rank(a.out, top=a.top)))
+    print(f"results in {a.out}/results/ (bess-ray results {a.out} --group-by scenario strategy --plots)")
+    return 1 if report.failed else 0
+
+
+def cmd_results(a: argparse.Namespace) -> int:
+    from .sweep.results import format_table, plot, rank
+    from .sweep.store import SweepStore
+
+    if a.failed:
+        for f in SweepStore(a.out).failures():
+            print(f"{f['case_id']} {f['params']} after {f['attempts']} attempt(s): {f['error']}")
+            if a.traceback:
+                print(f["traceback"])
+        return 0
+    frame = rank(a.out, a.by, a.where, a.group_by, a.top)
+    print(format_table(frame))
+    if a.csv:
+        frame.write_csv(a.csv)
+        print(f"wrote {a.csv}")
+    if a.plots:
+        print("wrote " + ", ".join(str(p) for p in plot(a.out, a.by)))
+    return 0
+
+
 def cmd_validate(a: argparse.Namespace) -> int:
     from .validate import validate_file
 
@@ -152,7 +187,30 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--address", help="Ray cluster address for parallel mode (default: a local Ray)")
     p.set_defaults(func=cmd_simulate)
 
-    p = sub.add_parser("validate", help="check a site, backtest or simulation config and the data it references")
+    p = sub.add_parser("sweep", help="run every case of a sweep spec as Ray tasks; resumable")
+    p.add_argument("spec", type=Path, help="sweep YAML (see configs/sweeps/)")
+    p.add_argument("--out", required=True, type=Path, help="output folder (rerun to resume)")
+    p.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
+    p.add_argument("--max-in-flight", type=int, help="tasks submitted at once (default: 2 x the cluster's CPUs)")
+    p.add_argument("--num-cpus", type=int, help="CPUs of the local Ray (default: all)")
+    p.add_argument("--force", action="store_true", help="reuse an output folder written by another spec")
+    p.add_argument("--top", type=int, default=10, help="cases shown in the final ranking")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("results", help="rank, filter, group and plot the cases of a sweep's output folder")
+    p.add_argument("out", type=Path, help="the sweep's output folder")
+    p.add_argument("--by", help="metric to rank by (default: npv_eur if present, else revenue_eur)")
+    p.add_argument("--where", help="SQL filter, e.g. \"scenario = 'de_lu_real' AND duration_h >= 2\"")
+    p.add_argument("--group-by", nargs="+", metavar="COLUMN", help="aggregate the metric per group")
+    p.add_argument("--top", type=int, help="show the first N rows")
+    p.add_argument("--csv", type=Path, help="also write the table as CSV")
+    p.add_argument("--plots", action="store_true", help="write PNG figures to OUT/plots/")
+    p.add_argument("--failed", action="store_true", help="list the failed cases instead")
+    p.add_argument("--traceback", action="store_true", help="with --failed: print each traceback")
+    p.set_defaults(func=cmd_results)
+
+    p = sub.add_parser("validate", help="check a site, backtest, simulation or sweep config and the data it references")
     p.add_argument("file", type=Path)
     _add_price_args(p, required=False)
     p.set_defaults(func=cmd_validate)

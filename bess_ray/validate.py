@@ -18,6 +18,8 @@ def validate_file(path: Path, prices=None, reserve_prices=None, fill: str | None
     from .config import read_yaml
 
     data = read_yaml(path)
+    if "kind" in data and "base" in data:
+        return _validate_sweep(Path(path))
     if "window" in data:
         return _validate_backtest(Path(path))
     if "start_year" in data:
@@ -68,3 +70,17 @@ def _validate_simulation(path: Path) -> list[str]:
             f"  prices for every year: {', '.join(f'{p} from {s}' for p, s in inputs.market.sources.items())}",
             "  degradation cost in the objective: "
             + ", ".join(f"{b.id} {b.degradation_cost_eur_mwh:.2f} EUR/MWh" for b in site.batteries)]
+
+
+def _validate_sweep(path: Path) -> list[str]:
+    from .data.series import memo
+    from .sweep.case import first_backtest_day, load_shared
+    from .sweep.spec import load_sweep
+
+    with memo() as series:
+        sweep = load_sweep(path, first_day=first_backtest_day)
+        load_shared(sweep, series)
+    keys = {c.data_key for c in sweep.cases}
+    return [f"{path}: sweep {sweep.spec.name}: {len(sweep.cases)} {sweep.kind} case(s): config ok",
+            f"  data of {len(keys)} distinct price / window combination(s) read and checked: "
+            f"{len(series)} series, {sum(s.frame.height for s in series.values()):,} rows"]

@@ -67,13 +67,17 @@ def _at_local_midnight(t: np.datetime64, tz: str) -> np.datetime64:
     return _local_midnight_utc(local.dt.date()[0] + timedelta(days=1), tz)
 
 
+def history_days(forecast: dict) -> int:
+    """Whole days of prices before a window's first day that its forecast needs."""
+    lags = forecast.get("lags_days", [1]) if forecast.get("type", "persistence") == "persistence" else [1]
+    return max(lags if isinstance(lags, list) else [lags]) + 1
+
+
 def load(cfg: BacktestConfig, base_dir: Path) -> tuple[Site, MarketPrices, tuple[int, int], np.ndarray]:
     site = cfg.load_site(base_dir).with_products(cfg.traded)
     tz = get_zone(site.zone).timezone
-    lags = cfg.forecast.get("lags_days", [1]) if cfg.forecast.get("type", "persistence") == "persistence" else [1]
-    history_days = max(lags if isinstance(lags, list) else [lags]) + 1
     w_start, w_end = _local_midnight_utc(cfg.window.start, tz), _local_midnight_utc(cfg.window.end, tz)
-    want_start = w_start - np.timedelta64(history_days, "D")
+    want_start = w_start - np.timedelta64(history_days(cfg.forecast), "D")
     want_end = w_end + np.timedelta64(int(cfg.lookahead_h * 60), "m")
     day_ahead = cfg.prices.day_ahead
     da_only = load_market_prices(site.zone, ("da",), day_ahead, fill=cfg.fill, base_dir=base_dir)
@@ -103,10 +107,14 @@ def _gates(cfg: BacktestConfig) -> tuple[Gate, ...]:
     return tuple(Gate(g.name, g.products, cfg.gate_hours.get(g.name, g.hour), g.tz, g.days_before) for g in DEFAULT_GATES)
 
 
-def backtest(config: BacktestConfig | str | Path, out_dir: str | Path | None = None, progress=None) -> BacktestResult:
+def backtest(config: BacktestConfig | str | Path, out_dir: str | Path | None = None, progress=None, *,
+             base_dir: str | Path | None = None) -> BacktestResult:
     """Walk-forward backtest of a site: realised revenue by stream, capture rate against the oracle
-    and the baselines, schedules, and (with `out_dir`) the artifacts and the HTML report."""
-    base_dir = Path.cwd()
+    and the baselines, schedules, and (with `out_dir`) the artifacts and the HTML report.
+
+    Relative references in a config object resolve against `base_dir` (default: the current folder);
+    a YAML path's against its own folder."""
+    base_dir = Path(base_dir or Path.cwd())
     if not isinstance(config, BacktestConfig):
         base_dir = Path(config).resolve().parent
         config = BacktestConfig.from_yaml(config)

@@ -10,6 +10,7 @@ regelleistung.net FCR tender results, Energinet FCR-N/FCR-D, and the long Nordic
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -220,7 +221,32 @@ def read_series(ref: str | Path, *, product: str | None = None, column: str | No
     in that zone (default: naive times are UTC); `zone` picks a country or zone from multi-zone files;
     `fill` ('ffill', 'linear', 'zero') fills gaps and NaN instead of failing on them.
     """
-    path, defaults, source = resolve(ref, base_dir)
+    if _memo is None:
+        return _read(*resolve(ref, base_dir), product, column, unit, tz, zone, fill)
+    # keyed on the reference as written, so a worker answers without the file being on its node
+    key = (str(ref), str(base_dir), product, column, unit, tz, zone, fill)
+    if key not in _memo:
+        _memo[key] = _read(*resolve(ref, base_dir), product, column, unit, tz, zone, fill)
+    return _memo[key]
+
+
+# A sweep reads each series once in the driver and ships the memo to its workers (see `memo`).
+_memo: dict | None = None
+
+
+@contextmanager
+def memo(series: dict | None = None):
+    """Within this block, `read_series` answers repeated reads from one dict (returned), filling it
+    as it reads; pass a dict already filled (e.g. in a sweep worker) to answer from it."""
+    global _memo
+    outer, _memo = _memo, ({} if series is None else series)
+    try:
+        yield _memo
+    finally:
+        _memo = outer
+
+
+def _read(path, defaults, source, product, column, unit, tz, zone, fill) -> Series:
     if path is None:
         from ..store.scenarios import ScenarioStore
 

@@ -60,15 +60,16 @@ def run_sequential(inputs: Inputs, progress=None, timeseries: bool | None = None
 
 def simulate(config: SimulationConfig | str | Path, out_dir: str | Path | None = None, *, mode: str | None = None,
              years: int | None = None, timeseries: bool | None = None, progress=None,
-             runner=None) -> SimulationResult:
+             runner=None, base_dir: str | Path | None = None) -> SimulationResult:
     """Simulate a site over the configured years; with `out_dir`, write the artifacts.
 
     config: a SimulationConfig or a YAML path. mode / years / timeseries override the config.
     progress(year_result) is called as each year finishes. runner(inputs, progress) runs the years
     (default: sequentially; parallel mode passes the Ray runner). Raises ConfigError or DataError
-    before any year runs.
+    before any year runs. Relative references in a config object resolve against `base_dir`
+    (default: the current folder); a YAML path's against its own folder.
     """
-    base_dir = Path.cwd()
+    base_dir = Path(base_dir or Path.cwd())
     if not isinstance(config, SimulationConfig):
         base_dir = Path(config).resolve().parent
         config = SimulationConfig.from_yaml(config)

@@ -1,0 +1,107 @@
+"""A sweep's output folder: one Parquet file per finished case, written atomically, so a killed
+sweep resumes where it stopped and no case is lost or doubled.
+
+Layout of `DIR` (stable; new files may be added, none renamed):
+
+    sweep.json                  the spec's name, kind, digest (its set of case ids) and case count
+    spec.yaml                   the spec as given
+    cases.parquet               every case: case_id, its labels and its resolved config (JSON)
+    results/{case_id}.parquet   one row per finished case: case_id, parameters, KPIs
+    years/{case_id}.parquet     one row per case and year: revenue by stream (and SoH for simulations)
+    failed/{case_id}.json       a case that raised: error, traceback, attempts (removed once it succeeds)
+
+A case is finished when its results file exists; it is renamed into place only after its years
+file, so a finished case always has both.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..errors import ConfigError
+from .spec import Sweep
+
+
+class SweepStore:
+    def __init__(self, out: str | Path) -> None:
+        self.root = Path(out)
+        self.results = self.root / "results"
+        self.years = self.root / "years"
+        self.failed = self.root / "failed"
+
+    # -------------------------------------------------------------------------------- ownership
+    def claim(self, sweep: Sweep, force: bool = False) -> None:
+        """Make the folder this sweep's. A folder written by a different spec (another set of cases)
+        is refused unless `force`; then results of cases not in this spec are removed."""
+        meta_path = self.root / "sweep.json"
+        if meta_path.exists():
+            meta = json.loads(meta_path.read_text())
+            if meta.get("digest") != sweep.digest:
+                if not force:
+                    raise ConfigError(
+                        f"{self.root}: holds the results of another sweep ({meta.get('name')!r}, "
+                        f"{meta.get('cases')} cases, a different set of cases than {sweep.path}); "
+                        "choose another --out, or pass --force to reuse it (results of cases not in this "
+                        "spec are removed)")
+                keep = {c.case_id for c in sweep.cases}
+                for folder, suffix in ((self.results, ".parquet"), (self.years, ".parquet"), (self.failed, ".json")):
+                    for f in folder.glob(f"*{suffix}"):
+                        if f.name.removesuffix(suffix) not in keep:
+                            f.unlink()
+        elif self.root.exists() and any(self.root.iterdir()):
+            if not force:
+                raise ConfigError(f"{self.root}: exists and is not a sweep's output folder; choose another --out "
+                                  "or pass --force")
+        for d in (self.results, self.years, self.failed):
+            d.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(sweep.path, self.root / "spec.yaml")
+        _atomic_write_parquet(pa.Table.from_pylist([
+            {"case_id": c.case_id, **{k: (str(v) if v is not None else None) for k, v in c.params.items()},
+             "config_json": json.dumps(c.config, sort_keys=True)} for c in sweep.cases]), self.root / "cases.parquet")
+        _atomic_write_text(meta_path, json.dumps({
+            "schema": "bess-ray/sweep/1", "name": sweep.spec.name, "kind": sweep.kind, "digest": sweep.digest,
+            "cases": len(sweep.cases), "spec": str(sweep.path),
+            "claimed_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}, indent=2) + "\n")
+
+    # -------------------------------------------------------------------------------- cases
+    def done_ids(self) -> set[str]:
+        return {f.name.removesuffix(".parquet") for f in self.results.glob("*.parquet")}
+
+    def write_result(self, case_id: str, row: dict, years: pa.Table) -> None:
+        _atomic_write_parquet(years, self.years / f"{case_id}.parquet")
+        _atomic_write_parquet(pa.Table.from_pylist([row]), self.results / f"{case_id}.parquet")
+        (self.failed / f"{case_id}.json").unlink(missing_ok=True)
+
+    def write_failure(self, case_id: str, params: dict, error: str, trace: str | None, attempts: int) -> None:
+        _atomic_write_text(self.failed / f"{case_id}.json", json.dumps(
+            {"case_id": case_id, "params": params, "error": error, "traceback": trace, "attempts": attempts,
+             "failed_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}, indent=2, default=str) + "\n")
+
+    def failures(self) -> list[dict]:
+        return [json.loads(f.read_text()) for f in sorted(self.failed.glob("*.json"))]
+
+    def table(self, which: str = "results") -> pl.DataFrame:
+        """All rows of `results` or `years` as one frame (columns joined by name)."""
+        files = sorted((self.root / which).glob("*.parquet"))
+        if not files:
+            return pl.DataFrame()
+        return pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed")
+
+
+def _atomic_write_parquet(table: pa.Table, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
