@@ -63,10 +63,11 @@ def run_sweep(spec_path: str | Path, out: str | Path, *, address: str | None = N
     with memo() as series:
         sweep = load_sweep(spec_path, first_day=first_backtest_day)
         store = SweepStore(out)
+        store.check(sweep, force)
+        done = store.done_ids()
+        todo = [c for c in sweep.cases if c.case_id not in done]
+        load_shared(sweep, series, todo)
         store.claim(sweep, force)
-        todo = [c for c in sweep.cases if c.case_id not in store.done_ids()]
-        if todo:
-            load_shared(sweep, series)
     report = SweepReport(Path(out), len(sweep.cases), len(sweep.cases) - len(todo),
                          prepare_seconds=time.perf_counter() - t0)
     if not todo:

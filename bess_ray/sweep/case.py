@@ -111,12 +111,13 @@ def first_backtest_day(cfg: dict, base_dir: Path):
     return day + timedelta(days=history_days(cfg.get("forecast") or {"type": "persistence"}) - 1)
 
 
-def load_shared(sweep: Sweep, series: dict | None = None, progress=None) -> dict:
-    """Read every series the cases need, once per distinct data key, checking it as it goes: bad
-    data fails here, before any task starts. Returns the memo of series (see `data.series.memo`)."""
+def load_shared(sweep: Sweep, series: dict | None = None, cases: list[Case] | None = None) -> dict:
+    """Read every series the cases (default: all) need, once per distinct data key, checking it as
+    it goes: bad data fails here, before any task starts. Returns the memo of series (see
+    `data.series.memo`)."""
     with memo(series) as shared:
         done = set()
-        for case in sweep.cases:
+        for case in sweep.cases if cases is None else cases:
             if case.data_key in done:
                 continue
             done.add(case.data_key)
@@ -127,11 +128,10 @@ def load_shared(sweep: Sweep, series: dict | None = None, progress=None) -> dict
                     make_forecaster(cfg.forecast, sweep.base_dir)
                 else:
                     prepare(SimulationConfig.model_validate(case.config), sweep.base_dir)
-            except BessRayError as e:
+            except (BessRayError, KeyError, ValueError) as e:  # KeyError: an unknown sample or zone
+                reason = e.args[0] if isinstance(e, KeyError) and e.args else e
                 raise (DataError if isinstance(e, DataError) else ConfigError)(
-                    f"{sweep.path}: case ({case.describe()}): {e}") from None
-            if progress:
-                progress(case)
+                    f"{sweep.path}: case ({case.describe()}): {reason}") from None
     return shared
 
 

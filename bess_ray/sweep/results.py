@@ -89,7 +89,7 @@ def plot(out: str | Path, by: str | None = None) -> list[Path]:
         ax.plot(g["duration_h"], g["v"], marker="o", label=f"{scenario} / {strategy}")
     ax.set_xlabel("battery duration (h)")
     ax.set_ylabel(by)
-    ax.set_title(f"{by} by duration, per scenario and strategy (mean over the other axes)")
+    ax.set_title(f"{by} by duration (mean over the other axes)", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()

@@ -239,9 +239,12 @@ def _nested(overrides: dict) -> dict:
 
 
 def _deep_merge(a: dict, b: dict) -> dict:
+    """`b` over `a`, block by block; a block of another `type` (a forecast, say) replaces the old one."""
     out = dict(a)
     for k, v in b.items():
-        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        old = out.get(k)
+        same_kind = isinstance(old, dict) and isinstance(v, dict) and v.get("type", old.get("type")) == old.get("type")
+        out[k] = _deep_merge(old, v) if same_kind else v
     return out
 
 

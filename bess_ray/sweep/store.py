@@ -37,35 +37,40 @@ class SweepStore:
         self.failed = self.root / "failed"
 
     # -------------------------------------------------------------------------------- ownership
-    def claim(self, sweep: Sweep, force: bool = False) -> None:
-        """Make the folder this sweep's. A folder written by a different spec (another set of cases)
-        is refused unless `force`; then results of cases not in this spec are removed."""
+    def check(self, sweep: Sweep, force: bool = False) -> None:
+        """Refuse a folder written by a different spec (another set of cases) or by something else,
+        unless `force`."""
+        if force:
+            return
         meta_path = self.root / "sweep.json"
         if meta_path.exists():
             meta = json.loads(meta_path.read_text())
             if meta.get("digest") != sweep.digest:
-                if not force:
-                    raise ConfigError(
-                        f"{self.root}: holds the results of another sweep ({meta.get('name')!r}, "
-                        f"{meta.get('cases')} cases, a different set of cases than {sweep.path}); "
-                        "choose another --out, or pass --force to reuse it (results of cases not in this "
-                        "spec are removed)")
-                keep = {c.case_id for c in sweep.cases}
-                for folder, suffix in ((self.results, ".parquet"), (self.years, ".parquet"), (self.failed, ".json")):
-                    for f in folder.glob(f"*{suffix}"):
-                        if f.name.removesuffix(suffix) not in keep:
-                            f.unlink()
+                raise ConfigError(
+                    f"{self.root}: holds the results of another sweep ({meta.get('name')!r}, "
+                    f"{meta.get('cases')} cases, a different set of cases than {sweep.path}); "
+                    "choose another --out, or pass --force to reuse it (results of cases not in this "
+                    "spec are removed)")
         elif self.root.exists() and any(self.root.iterdir()):
-            if not force:
-                raise ConfigError(f"{self.root}: exists and is not a sweep's output folder; choose another --out "
-                                  "or pass --force")
+            raise ConfigError(f"{self.root}: exists and is not a sweep's output folder; choose another --out "
+                              "or pass --force")
+
+    def claim(self, sweep: Sweep, force: bool = False) -> None:
+        """Make the folder this sweep's (see `check`); with `force`, results of cases that are not in
+        this spec are removed, those that are stay finished."""
+        self.check(sweep, force)
+        keep = {c.case_id for c in sweep.cases}
+        for folder, suffix in ((self.results, ".parquet"), (self.years, ".parquet"), (self.failed, ".json")):
+            for f in folder.glob(f"*{suffix}"):
+                if f.name.removesuffix(suffix) not in keep:
+                    f.unlink()
         for d in (self.results, self.years, self.failed):
             d.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(sweep.path, self.root / "spec.yaml")
         _atomic_write_parquet(pa.Table.from_pylist([
             {"case_id": c.case_id, **{k: (str(v) if v is not None else None) for k, v in c.params.items()},
              "config_json": json.dumps(c.config, sort_keys=True)} for c in sweep.cases]), self.root / "cases.parquet")
-        _atomic_write_text(meta_path, json.dumps({
+        _atomic_write_text(self.root / "sweep.json", json.dumps({
             "schema": "bess-ray/sweep/1", "name": sweep.spec.name, "kind": sweep.kind, "digest": sweep.digest,
             "cases": len(sweep.cases), "spec": str(sweep.path),
             "claimed_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}, indent=2) + "\n")
