@@ -199,3 +199,25 @@ def test_round_trip_efficiency_column(tmp_path):
         o = run_case(sweep.cases[0], sweep.base_dir)
     assert o.row["round_trip_efficiency"] == pytest.approx(0.85)
     assert math.isclose(o.row["duration_h"], 2.0)
+
+
+def test_simulation_cases_give_npv_and_yearly_rows(tmp_path):
+    import shutil
+
+    spec = tmp_path / "sim.yaml"
+    shutil.copyfile(CONFIGS / "sweeps" / "de_lu_pv_storage_npv.yaml", spec)
+    text = spec.read_text().replace("base: ../simulations/", f"base: {CONFIGS}/simulations/")
+    spec.write_text(text + "strategies:\n  two_years: {years: 2}\n")
+    sweep = load_sweep(spec)
+    assert len(sweep.cases) == 12  # 2 scenarios x 3 sizings x 2 variants x 1 strategy
+    case = next(c for c in sweep.cases if c.params["sizing"] == "2h" and c.params["variant"] == "nmc")
+    assert case.config["battery_model"]["chemistry"] == "nmc" and case.config["finance"]["capex_eur_per_kwh"] == 230.0
+    assert case.config["finance"]["discount_rate"] == 0.07  # the rest of the block kept
+    with memo() as shared:
+        load_shared(sweep, shared, [case])
+        o = run_case(case, sweep.base_dir)
+    assert o.ok, o.traceback
+    assert o.row["npv_eur"] is not None and 0.8 < o.row["final_soh"] < 1.0 and o.row["years"] == 2
+    years = pl.from_arrow(o.years)
+    assert years["year"].to_list() == [2026, 2027] and set(years["case_id"]) == {case.case_id}
+    assert o.row["revenue_eur"] == pytest.approx(years["revenue_eur"].sum())
