@@ -84,7 +84,7 @@ def cmd_sweep(a: argparse.Namespace) -> int:
     for line in report.failures:
         print(f"  failed: {line}")
     if report.done + report.skipped:
-        print(format_table(rank(a.out, top=a.top)))
+        print(format_table(rank(a.out, top=a.top), compact=True))
     print(f"results in {a.out}/results/ (bess-ray results {a.out} --group-by scenario strategy --plots)")
     return 1 if report.failed else 0
 
@@ -100,7 +100,7 @@ def cmd_results(a: argparse.Namespace) -> int:
                 print(f["traceback"])
         return 0
     frame = rank(a.out, a.by, a.where, a.group_by, a.top)
-    print(format_table(frame))
+    print(format_table(frame, compact=True))
     if a.csv:
         frame.write_csv(a.csv)
         print(f"wrote {a.csv}")

@@ -45,9 +45,12 @@ class SweepReport:
     done: int = 0
     failed: int = 0
     seconds: float = 0.0
-    prepare_seconds: float = 0.0
+    prepare_seconds: float = 0.0     # spec, validation, reading the data
+    ray_start_seconds: float = 0.0   # starting or connecting to Ray
+    run_seconds: float = 0.0         # first submission to last result written
     compute_seconds: float = 0.0      # the cases' own time, summed over tasks
     write_seconds: float = 0.0
+    worker_peak_rss_mb: float = 0.0
     failures: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
@@ -73,10 +76,13 @@ def run_sweep(spec_path: str | Path, out: str | Path, *, address: str | None = N
     if not todo:
         report.seconds = time.perf_counter() - t0
         return report
+    t_ray = time.perf_counter()
     started = ensure_ray(address, num_cpus)
+    report.ray_start_seconds = time.perf_counter() - t_ray
     try:
         cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
         limit = max_in_flight or 2 * cpus  # a queue per CPU, so a worker never waits for the driver
+        t_run = time.perf_counter()
         shared = [ray.put(to_arrow(series))]
         task = _case_task.options(max_retries=sweep.spec.retries.worker_failures)
         bar = _bar(len(sweep.cases), report.skipped, progress)
@@ -96,6 +102,7 @@ def run_sweep(spec_path: str | Path, out: str | Path, *, address: str | None = N
                 except RayError as e:  # the worker or node died more often than retries allow
                     outcome = Outcome(case.case_id, error=f"{type(e).__name__}: {e}".splitlines()[0], traceback=str(e))
                 t_write = time.perf_counter()
+                report.worker_peak_rss_mb = max(report.worker_peak_rss_mb, outcome.peak_rss_mb)
                 if outcome.ok:
                     store.write_result(case.case_id, outcome.row, outcome.years)
                     report.done += 1
@@ -109,6 +116,7 @@ def run_sweep(spec_path: str | Path, out: str | Path, *, address: str | None = N
                     report.failures.append(f"{case.case_id} ({case.describe()}): {outcome.error}")
                 report.write_seconds += time.perf_counter() - t_write
                 bar.update(report.done, report.failed)
+            report.run_seconds = time.perf_counter() - t_run
         except KeyboardInterrupt:
             for ref in running:
                 ray.cancel(ref, force=True)

@@ -2,6 +2,7 @@
 (its parameters and KPIs) and one row per year. Also the data every case reads, loaded once."""
 from __future__ import annotations
 
+import resource
 import time
 import traceback
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ class Outcome:
     error: str | None = None
     traceback: str | None = None
     seconds: float = 0.0
+    peak_rss_mb: float = 0.0  # of the process that ran it, so far
 
     @property
     def ok(self) -> bool:
@@ -47,11 +49,15 @@ def run_case(case: Case, base_dir: Path) -> Outcome:
         row, years = (_backtest if "window" in case.config else _simulation)(case, base_dir)
     except Exception as e:
         return Outcome(case.case_id, error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc(),
-                       seconds=time.perf_counter() - t0)
+                       seconds=time.perf_counter() - t0, peak_rss_mb=_peak_rss_mb())
     seconds = time.perf_counter() - t0
     row["compute_seconds"] = seconds
     years = years.with_columns(pl.lit(case.case_id).alias("case_id")).select("case_id", pl.exclude("case_id"))
-    return Outcome(case.case_id, row, years.to_arrow(), seconds=seconds)
+    return Outcome(case.case_id, row, years.to_arrow(), seconds=seconds, peak_rss_mb=_peak_rss_mb())
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
 
 
 def _params(case: Case) -> dict:

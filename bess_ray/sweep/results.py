@@ -112,9 +112,15 @@ def plot(out: str | Path, by: str | None = None) -> list[Path]:
     return paths
 
 
-def format_table(frame: pl.DataFrame) -> str:
+def format_table(frame: pl.DataFrame, compact: bool = False) -> str:
+    """The frame as a text table; `compact` moves columns with one value in every row to a first line."""
     frame = frame.with_columns(pl.col(c).cast(pl.String) for c in ("year", "rank") if c in frame.columns)
+    header = ""
+    if compact and frame.height > 1:
+        same = [c for c in frame.columns if c not in ("rank", "case_id") and frame[c].n_unique() == 1]
+        header = "all cases: " + ", ".join(f"{c}={frame[c][0]}" for c in same) + "\n" if same else ""
+        frame = frame.drop(same)
     with pl.Config(tbl_rows=max(frame.height, 1), tbl_cols=frame.width, tbl_width_chars=250, fmt_str_lengths=24,
                    tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True, float_precision=2,
                    thousands_separator=","):
-        return str(frame)
+        return header + str(frame)

@@ -221,3 +221,9 @@ def test_simulation_cases_give_npv_and_yearly_rows(tmp_path):
     years = pl.from_arrow(o.years)
     assert years["year"].to_list() == [2026, 2027] and set(years["case_id"]) == {case.case_id}
     assert o.row["revenue_eur"] == pytest.approx(years["revenue_eur"].sum())
+
+
+@pytest.mark.parametrize("name, cases", [("quickstart.yaml", 24), ("de_lu_pv_storage_npv.yaml", 12)])
+def test_shipped_sweeps_expand_and_validate(name, cases):
+    sweep = load_sweep(CONFIGS / "sweeps" / name)
+    assert len(sweep.cases) == cases and len({c.case_id for c in sweep.cases}) == cases
