@@ -54,9 +54,9 @@ class SweepReport:
     failures: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
-        rate = 60.0 * self.done / self.seconds if self.seconds else 0.0
+        rate = f" ({60.0 * self.done / self.seconds:.1f} cases/min)" if self.done else ""
         return (f"{self.done} case(s) run, {self.skipped} already done, {self.failed} failed, of {self.cases}; "
-                f"{self.seconds:.1f} s ({rate:.1f} cases/min)")
+                f"{self.seconds:.1f} s{rate}")
 
 
 def run_sweep(spec_path: str | Path, out: str | Path, *, address: str | None = None, max_in_flight: int | None = None,

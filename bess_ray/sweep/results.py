@@ -120,7 +120,7 @@ def format_table(frame: pl.DataFrame, compact: bool = False) -> str:
         same = [c for c in frame.columns if c not in ("rank", "case_id") and frame[c].n_unique() == 1]
         header = "all cases: " + ", ".join(f"{c}={frame[c][0]}" for c in same) + "\n" if same else ""
         frame = frame.drop(same)
-    with pl.Config(tbl_rows=max(frame.height, 1), tbl_cols=frame.width, tbl_width_chars=250, fmt_str_lengths=24,
+    with pl.Config(tbl_rows=max(frame.height, 1), tbl_cols=frame.width, tbl_width_chars=250, fmt_str_lengths=40,
                    tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True, float_precision=2,
                    thousands_separator=","):
         return header + str(frame)
