@@ -139,6 +139,27 @@ def bess_ray(*args, cwd=ROOT) -> subprocess.CompletedProcess:
                           cwd=cwd, timeout=300)
 
 
+def test_cli_sweep_interrupted_then_rerun_finishes_the_rest_exactly_once(tmp_path):
+    spec = write_spec(tmp_path, **EIGHT)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "bess_ray.cli", "sweep", str(spec), "--out", str(out), "--num-cpus", "2"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while len(list((out / "results").glob("*.parquet"))) < 2 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)  # Ctrl-C
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "run the same command again" in err
+    before = result_ids(out)
+    assert 2 <= len(before) < 8
+    rerun = bess_ray("sweep", spec, "--out", out, "--num-cpus", "2")
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert f"{8 - len(before)} case(s) run, {len(before)} already done, 0 failed, of 8" in rerun.stdout
+    ids = result_ids(out)
+    assert len(ids) == len(set(ids)) == 8 and set(before) <= set(ids)
+
+
 def test_cli_sweep_ranks_and_results_groups_filters_and_plots(tmp_path):
     spec = write_spec(tmp_path)
     out = tmp_path / "out"
