@@ -46,7 +46,6 @@ class SweepReport:
     failed: int = 0
     seconds: float = 0.0
     prepare_seconds: float = 0.0     # spec, validation, reading the data
-    ray_start_seconds: float = 0.0   # starting or connecting to Ray
     run_seconds: float = 0.0         # first submission to last result written
     compute_seconds: float = 0.0      # the cases' own time, summed over tasks
     write_seconds: float = 0.0
@@ -76,9 +75,7 @@ def run_sweep(spec_path: str | Path, out: str | Path, *, address: str | None = N
     if not todo:
         report.seconds = time.perf_counter() - t0
         return report
-    t_ray = time.perf_counter()
     started = ensure_ray(address, num_cpus)
-    report.ray_start_seconds = time.perf_counter() - t_ray
     try:
         cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
         limit = max_in_flight or 2 * cpus  # a queue per CPU, so a worker never waits for the driver

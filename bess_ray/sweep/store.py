@@ -21,7 +21,6 @@ import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
-import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -91,13 +90,6 @@ class SweepStore:
 
     def failures(self) -> list[dict]:
         return [json.loads(f.read_text()) for f in sorted(self.failed.glob("*.json"))]
-
-    def table(self, which: str = "results") -> pl.DataFrame:
-        """All rows of `results` or `years` as one frame (columns joined by name)."""
-        files = sorted((self.root / which).glob("*.parquet"))
-        if not files:
-            return pl.DataFrame()
-        return pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed")
 
 
 def _atomic_write_parquet(table: pa.Table, path: Path) -> None:

@@ -14,7 +14,7 @@ from bess_ray.sweep.spec import load_sweep
 from bess_ray.sweep.store import SweepStore
 
 from tests.conftest import CONFIGS
-from tests.sweep_specs import BASE, with_failing_case, write_spec
+from tests.sweep_specs import with_failing_case, write_spec
 
 
 def test_cartesian_product_labels_and_resolved_configs(tmp_path):
