@@ -227,3 +227,11 @@ def test_simulation_cases_give_npv_and_yearly_rows(tmp_path):
 def test_shipped_sweeps_expand_and_validate(name, cases):
     sweep = load_sweep(CONFIGS / "sweeps" / name)
     assert len(sweep.cases) == cases and len({c.case_id for c in sweep.cases}) == cases
+
+
+def test_validate_checks_a_sweep_and_its_data(tmp_path):
+    from bess_ray.validate import validate_file
+
+    lines = validate_file(CONFIGS / "sweeps" / "quickstart.yaml")
+    assert "24 backtest case(s): config ok" in lines[0]
+    assert "4 series" in lines[1]  # DE-LU day-ahead 2023 and 2024, FCR onto 2023 and 2024: once each
