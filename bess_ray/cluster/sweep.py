@@ -19,6 +19,7 @@ import ray
 from ray.exceptions import RayError
 
 from ..data.series import memo
+from ..errors import ConfigError
 from ..sweep.case import Outcome, first_backtest_day, from_arrow, load_shared, run_case, to_arrow
 from ..sweep.spec import Case, load_sweep
 from ..sweep.store import SweepStore
@@ -61,6 +62,8 @@ class SweepReport:
 def run_sweep(spec_path: str | Path, out: str | Path, *, address: str | None = None, max_in_flight: int | None = None,
               force: bool = False, num_cpus: int | None = None, progress: bool = True) -> SweepReport:
     """Run the cases of `spec_path` not yet finished in `out`; see the module docstring."""
+    if max_in_flight is not None and max_in_flight < 1:
+        raise ConfigError(f"--max-in-flight: must be at least 1, not {max_in_flight}")
     t0 = time.perf_counter()
     with memo() as series:
         sweep = load_sweep(spec_path, first_day=first_backtest_day)
