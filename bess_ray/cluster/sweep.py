@@ -117,9 +117,7 @@ def run_sweep(spec_path: str | Path, out: str | Path, *, address: str | None = N
                 report.write_seconds += time.perf_counter() - t_write
                 bar.update(report.done, report.failed)
             report.run_seconds = time.perf_counter() - t_run
-        except KeyboardInterrupt:
-            for ref in running:
-                ray.cancel(ref, force=True)
+        except KeyboardInterrupt:  # the running tasks end with this driver (their owner); nothing to cancel
             bar.close()
             print(f"\ninterrupted: {report.done} case(s) of this run are saved in {out}; run the same command "
                   "again to finish the rest", file=sys.stderr)
