@@ -109,6 +109,26 @@ def cmd_results(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys(a: argparse.Namespace) -> int:
+    from .store.keys import KeyStore
+
+    store = KeyStore()
+    if a.keys_cmd == "create":
+        key, record = store.create(a.role, a.name or "")
+        print(key)
+        print(f"created key {record['id']} ({record['role']}{', ' + record['name'] if record['name'] else ''}); "
+              "it is shown only now: only its hash is stored", file=sys.stderr)
+    elif a.keys_cmd == "list":
+        for k in store.list():
+            state = f"revoked {k['revoked_utc']}" if k["revoked_utc"] else "active"
+            print(f"{k['id']}  {k['role']:<8} {k['created_utc']}  {state:<32} {k['name']}")
+    elif a.keys_cmd == "revoke":
+        if not store.revoke(a.id):
+            raise BessRayError(f"no active key {a.id!r} (bess-ray keys list)")
+        print(f"revoked {a.id}")
+    return 0
+
+
 def cmd_validate(a: argparse.Namespace) -> int:
     from .validate import validate_file
 
@@ -214,6 +234,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("file", type=Path)
     _add_price_args(p, required=False)
     p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("keys", help="API keys for the HTTP API: create, list, revoke")
+    ksub = p.add_subparsers(dest="keys_cmd", required=True)
+    k = ksub.add_parser("create", help="print a new key (shown once; only its hash is stored)")
+    k.add_argument("--role", required=True, choices=["viewer", "analyst", "operator", "admin"])
+    k.add_argument("--name", help="who or what the key is for")
+    ksub.add_parser("list", help="keys with their role and state (never the key itself)")
+    k = ksub.add_parser("revoke", help="revoke a key by its id")
+    k.add_argument("id")
+    p.set_defaults(func=cmd_keys)
 
     p = sub.add_parser("data", help="the scenario store: import, list, show, delete; bundled samples")
     dsub = p.add_subparsers(dest="data_cmd", required=True)
