@@ -83,9 +83,14 @@ def cmd_sweep(a: argparse.Namespace) -> int:
     print(f"sweep {a.spec}: {report.describe()}")
     for line in report.failures:
         print(f"  failed: {line}")
+    axes = []
     if report.done + report.skipped:
-        print(format_table(rank(a.out, top=a.top), compact=True))
-    print(f"results in {a.out}/results/ (bess-ray results {a.out} --group-by scenario strategy --plots)")
+        ranked = rank(a.out)
+        print(format_table(ranked.head(a.top), compact=True))
+        axes = [c for c in ("scenario", "sizing", "strategy", "variant", "year")
+                if c in ranked.columns and ranked[c].n_unique() > 1][:2]
+    group = f" --group-by {' '.join(axes)}" if axes else ""
+    print(f"results in {a.out}/results/ (bess-ray results {a.out}{group} --plots)")
     return 1 if report.failed else 0
 
 
