@@ -27,7 +27,7 @@ def default_metric(out: Path) -> str:
     """NPV where the cases have one (simulations), else revenue."""
     con = _connect(out)
     cols = {r[0] for r in con.execute("DESCRIBE cases").fetchall()}
-    if "npv_eur" in cols and con.execute("SELECT count(npv_eur) FROM cases").fetchone()[0]:
+    if "npv_eur" in cols and con.execute("SELECT count(npv_eur) FROM cases").fetchall()[0][0]:
         return "npv_eur"
     return "revenue_eur"
 
@@ -69,8 +69,8 @@ def rank(out: str | Path, by: str | None = None, where: str | None = None, group
 
 
 def plot(out: str | Path, by: str | None = None) -> list[Path]:
-    """PNG figures under DIR/plots/: the metric by battery duration, one line per scenario and
-    strategy (mean over the other axes), and the metric of every case as ranked bars."""
+    """PNG figures under DIR/plots/: the metric by battery duration, one line per combination of the
+    other axes that vary (at most 12 lines; the mean over the rest), and every case as ranked bars."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -79,17 +79,23 @@ def plot(out: str | Path, by: str | None = None) -> list[Path]:
     out = Path(out)
     by = by or default_metric(out)
     con = _connect(out)
-    frame = con.sql(f'SELECT scenario, strategy, duration_h, avg("{by}") AS v FROM cases '
-                        "GROUP BY ALL ORDER BY scenario, strategy, duration_h").pl()
+    labels = [c for c in ("site", "scenario", "strategy", "variant", "year")
+              if con.execute(f'SELECT count(DISTINCT "{c}") FROM cases').fetchall()[0][0] > 1]
+    while len(labels) > 1 and _combinations(con, labels) > 12:  # keep the plot readable
+        labels.pop()
+    keys = ", ".join(f'"{c}"' for c in labels)
+    frame = con.sql(f'SELECT {keys + ", " if keys else ""}duration_h, avg("{by}") AS v FROM cases '
+                    f"GROUP BY ALL ORDER BY {keys + ', ' if keys else ''}duration_h").pl()
     folder = out / "plots"
     folder.mkdir(exist_ok=True)
     paths = []
     fig, ax = plt.subplots(figsize=(7, 4))
-    for (scenario, strategy), g in frame.group_by(["scenario", "strategy"], maintain_order=True):
-        ax.plot(g["duration_h"], g["v"], marker="o", label=f"{scenario} / {strategy}")
+    groups = frame.group_by(labels, maintain_order=True) if labels else [((), frame)]
+    for key, g in groups:
+        ax.plot(g["duration_h"], g["v"], marker="o", label=" / ".join(map(str, key)) or by)
     ax.set_xlabel("battery duration (h)")
     ax.set_ylabel(by)
-    ax.set_title(f"{by} by duration (mean over the other axes)", fontsize=10)
+    ax.set_title(f"{by} by duration" + (f", per {' / '.join(labels)}" if labels else ""), fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
@@ -110,6 +116,11 @@ def plot(out: str | Path, by: str | None = None) -> list[Path]:
     fig.savefig(paths[-1], dpi=110)
     plt.close(fig)
     return paths
+
+
+def _combinations(con, labels: list[str]) -> int:
+    keys = ", ".join(f'"{c}"' for c in labels)
+    return con.execute(f"SELECT count(*) FROM (SELECT DISTINCT {keys} FROM cases)").fetchall()[0][0]
 
 
 def format_table(frame: pl.DataFrame, compact: bool = False) -> str:
