@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 from .errors import BessRayError
@@ -111,6 +112,25 @@ def cmd_results(a: argparse.Namespace) -> int:
         print(f"wrote {a.csv}")
     if a.plots:
         print("wrote " + ", ".join(str(p) for p in plot(a.out, a.by)))
+    return 0
+
+
+def cmd_serve(a: argparse.Namespace) -> int:
+    from ray import serve
+
+    from .cluster.runtime import ensure_ray
+    from .serve.app import build_app
+
+    ensure_ray(a.address)
+    serve.start(http_options={"host": a.host, "port": a.port})
+    args = {"max_upload_mb": a.max_upload_mb, "solver_replicas": a.solver_replicas}
+    serve.run(build_app(args), name="bess-ray", route_prefix="/")
+    print(f"bess-ray API on http://{a.host}:{a.port} (docs at /docs); Ctrl-C stops it", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        serve.shutdown()
     return 0
 
 
@@ -239,6 +259,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("file", type=Path)
     _add_price_args(p, required=False)
     p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("serve", help="the HTTP API on Ray Serve, locally (deployments/serve.yaml for a cluster)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
+    p.add_argument("--solver-replicas", type=int, default=1, help="solver replicas, one CPU each")
+    p.add_argument("--max-upload-mb", type=float, default=50.0)
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("keys", help="API keys for the HTTP API: create, list, revoke")
     ksub = p.add_subparsers(dest="keys_cmd", required=True)

@@ -1,0 +1,218 @@
+"""The HTTP API over real HTTP against a real Ray Serve instance: auth matrix, schedules, scenarios,
+audit log and bad input."""
+import json
+import socket
+import urllib.error
+import urllib.request
+
+import pytest
+import yaml
+
+from bess_ray.data.samples import sample_path
+from bess_ray.store.keys import ROLES, KeyStore
+
+from tests.conftest import CONFIGS
+
+SITE = yaml.safe_load((CONFIGS / "sites" / "de_lu_1mw_2mwh.yaml").read_text())
+TIMES = [f"2023-06-01T{h:02d}:{m:02d}:00Z" for h in range(24) for m in (0, 15, 30, 45)]
+PRICES = {"timestamps": TIMES, "day_ahead_eur_mwh": [40.0 + (i % 48) for i in range(96)],
+          "capacity_eur_mw_h": {"fcr": [8.0] * 96}}
+
+
+@pytest.fixture(scope="module")
+def api(ray_session, tmp_path_factory):
+    from ray import serve
+
+    from bess_ray.serve.app import build_app
+
+    home = tmp_path_factory.mktemp("api_home")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    serve.run(build_app({"home": str(home), "max_upload_mb": 1}), name="bess-ray", route_prefix="/")
+    keys = KeyStore(home)
+    tokens = {role: keys.create(role, f"test {role}")[0] for role in ROLES}
+    yield {"url": f"http://127.0.0.1:{port}", "keys": keys, "tokens": tokens}
+    serve.shutdown()
+
+
+def call(api, method, path, body=None, role=None, raw: bytes | None = None, content_type="application/json",
+         token=None):
+    headers = {"Content-Type": content_type}
+    if role or token:
+        headers["Authorization"] = f"Bearer {token or api['tokens'][role]}"
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    req = urllib.request.Request(api["url"] + path, method=method, data=data, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, json.loads(r.read() or b"null") if "json" in r.headers.get("content-type", "") \
+                else r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def schedule_body(**over):
+    return {"site": SITE, "prices": PRICES, "products": "da_plus_fcr", **over}
+
+
+def test_health_needs_no_key_and_docs_describe_the_api(api):
+    assert call(api, "GET", "/healthz") == (200, {"status": "ok", "version": "0.1.0"})
+    status, spec = call(api, "GET", "/openapi.json")
+    assert status == 200 and {"/v1/schedules", "/v1/scenarios", "/metrics"} <= set(spec["paths"])
+
+
+ENDPOINTS = [("GET", "/metrics", None, "viewer"), ("GET", "/v1/scenarios", None, "viewer"),
+             ("POST", "/v1/schedules", "schedule", "analyst"), ("DELETE", "/v1/scenarios/none_such", None, "analyst")]
+
+
+@pytest.mark.parametrize("method, path, body, needed", ENDPOINTS, ids=[f"{m} {p}" for m, p, _, _ in ENDPOINTS])
+def test_auth_matrix(api, method, path, body, needed):
+    payload = schedule_body() if body == "schedule" else None
+    assert call(api, method, path, payload)[0] == 401
+    assert call(api, method, path, payload, token="bessray_00000000_forged")[0] == 401
+    for role in ROLES:
+        status, answer = call(api, method, path, payload, role=role)
+        if ROLES.index(role) >= ROLES.index(needed):
+            assert status in (200, 404), (role, answer)  # 404: the scenario to delete does not exist
+        else:
+            assert status == 403 and f"needs {needed} or higher" in answer["detail"], (role, answer)
+
+
+def test_a_revoked_key_is_refused(api):
+    token, record = api["keys"].create("admin", "short-lived")
+    assert call(api, "GET", "/v1/scenarios", token=token)[0] == 200
+    api["keys"].revoke(record["id"])
+    status, answer = call(api, "GET", "/v1/scenarios", token=token)
+    assert status == 401 and "revoked" in answer["detail"]
+
+
+def test_schedule_answers_the_money_and_the_schedule(api):
+    status, r = call(api, "POST", "/v1/schedules", schedule_body(), role="analyst")
+    assert status == 200 and r["status"] == "optimal"
+    assert r["revenue_eur"] == pytest.approx(sum(r["revenue_by_product_eur"].values()))
+    assert r["revenue_by_product_eur"]["fcr"] > 0 and r["intervals"] == 96 and len(r["schedule"]) == 96
+    row = r["schedule"][0]
+    assert row["timestamp"] == "2023-06-01T00:00:00Z" and row["asset"] == "bess1"
+    assert {"charge_mw", "discharge_mw", "soc_end_mwh", "reserve_fcr_mw", "revenue_eur"} <= set(row)
+    assert all(0.0 - 1e-9 <= x["soc_end_mwh"] <= 2.0 + 1e-9 for x in r["schedule"])
+
+
+@pytest.mark.parametrize("body, path, reason", [
+    (schedule_body(prices={**PRICES, "day_ahead_eur_mwh": [1.0] * 95}), "prices", "95 values for 96 timestamps"),
+    (schedule_body(prices={**PRICES, "capacity_eur_mw_h": {"fcrr": [1.0] * 96}}), "prices", "fcrr: not a capacity"),
+    (schedule_body(prices={**PRICES, "timestamps": [t.rstrip("Z") for t in TIMES]}), "prices", "give an offset"),
+    (schedule_body(prices={**PRICES, "day_ahead_eur_mwh": ["cheap"] + [1.0] * 95}), "prices.day_ahead_eur_mwh.0",
+     "valid number"),
+    (schedule_body(extra=1), "extra", "Extra inputs are not permitted"),
+    ({"site": SITE}, "", "exactly one of prices"),
+])
+def test_bad_schedule_requests_name_the_field(api, body, path, reason):
+    status, answer = call(api, "POST", "/v1/schedules", body, role="analyst")
+    assert status == 422, answer
+    assert any(d["path"] == path and reason in d["reason"] for d in answer["detail"]), answer
+
+
+def test_bad_site_unknown_scenario_and_malformed_json_are_4xx(api):
+    site = {**SITE, "assets": [{**SITE["assets"][0], "charge_mw": -1}]}
+    status, answer = call(api, "POST", "/v1/schedules", schedule_body(site=site), role="analyst")
+    assert status == 422 and "assets.0.charge_mw" in answer["detail"] and "greater than 0" in answer["detail"]
+    window = {"day_ahead": "no_such_scenario", "start": "2023-06-01T00:00:00Z", "end": "2023-06-02T00:00:00Z"}
+    status, answer = call(api, "POST", "/v1/schedules", {"site": SITE, "scenario": window}, role="analyst")
+    assert status == 422 and "no_such_scenario" in answer["detail"]
+    status, answer = call(api, "POST", "/v1/schedules", raw=b'{"site": {', role="analyst")
+    assert status == 422 and answer["detail"][0]["reason"].startswith("JSON decode error")
+
+
+def test_scenarios_upload_use_and_delete(api):
+    csv = sample_path("DE_LU_2023")[0].read_bytes()
+    status, meta = call(api, "POST", "/v1/scenarios?name=de_2023&product=da&zone=DE-LU", raw=csv,
+                        content_type="text/csv", role="analyst")
+    assert status == 201, meta
+    assert meta["rows"] == 8760 and meta["resolution_min"] == 60
+    assert [s["name"] for s in call(api, "GET", "/v1/scenarios", role="viewer")[1]] == ["de_2023"]
+    assert call(api, "GET", "/v1/scenarios/de_2023", role="viewer")[1]["rows"] == 8760
+    again = call(api, "POST", "/v1/scenarios?name=de_2023&product=da&zone=DE-LU", raw=csv,
+                 content_type="text/csv", role="analyst")
+    assert again[0] == 409
+
+    window = {"day_ahead": "de_2023", "start": "2023-06-01T00:00:00Z", "end": "2023-06-03T00:00:00Z"}
+    status, r = call(api, "POST", "/v1/schedules", {"site": SITE, "scenario": window}, role="analyst")
+    assert status == 200 and r["intervals"] == 192 and r["revenue_eur"] > 0
+
+    assert call(api, "DELETE", "/v1/scenarios/de_2023", role="analyst") == (200, {"deleted": "de_2023"})
+    assert call(api, "GET", "/v1/scenarios/de_2023", role="viewer")[0] == 404
+
+
+def test_bad_uploads_leave_nothing_behind(api):
+    status, answer = call(api, "POST", "/v1/scenarios?name=big", raw=b"x" * (1024 * 1024 + 1),
+                          content_type="text/csv", role="analyst")
+    assert status == 413 and "over the limit" in answer["detail"]
+    bad = b"timestamp,price_eur_mwh\n2023-01-01T00:00:00Z,10\n2023-01-01T01:00:00Z,oops\n"
+    status, answer = call(api, "POST", "/v1/scenarios?name=bad&product=da", raw=bad, content_type="text/csv",
+                          role="analyst")
+    assert status == 422 and "rows [3]" in answer["detail"], answer
+    status, answer = call(api, "POST", "/v1/scenarios?name=x", raw=b"{}", role="analyst")
+    assert status == 415
+    assert call(api, "GET", "/v1/scenarios", role="viewer")[1] == []
+
+
+def test_every_write_is_audited_with_key_and_request_id(api):
+    req = urllib.request.Request(api["url"] + "/v1/scenarios/nothing", method="DELETE",
+                                 headers={"Authorization": f"Bearer {api['tokens']['viewer']}", "X-Request-ID": "audit-1"})
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, timeout=30)
+    assert e.value.code == 403 and e.value.headers["x-request-id"] == "audit-1"
+    entry = next(a for a in api["keys"].audit_log(500) if a["request_id"] == "audit-1")
+    viewer = api["keys"].verify(api["tokens"]["viewer"])
+    assert (entry["key_id"], entry["role"], entry["action"], entry["target"], entry["status"]) == \
+        (viewer["id"], "viewer", "DELETE", "/v1/scenarios/nothing", 403)
+
+
+def test_metrics_count_requests(api):
+    call(api, "GET", "/healthz")
+    status, text = call(api, "GET", "/metrics", role="viewer")
+    assert status == 200 and 'bess_ray_http_requests_total{method="GET",route="/healthz",status="200"}' in text
+
+
+def test_serve_config_is_valid_and_names_the_builder():
+    from ray.serve.schema import ServeDeploySchema
+
+    from bess_ray.serve import app as serve_app
+
+    config = yaml.safe_load((CONFIGS.parent / "deployments" / "serve.yaml").read_text())
+    schema = ServeDeploySchema.model_validate(config)
+    (application,) = schema.applications
+    module, builder = application.import_path.split(":")
+    assert module == serve_app.__name__ and callable(getattr(serve_app, builder))
+    assert {d.name for d in application.deployments} == {"Ingress", "Solver"}
+
+
+def test_cli_serve_starts_the_api(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "BESS_RAY_HOME": str(tmp_path / "home")}
+    proc = subprocess.Popen([sys.executable, "-m", "bess_ray.cli", "serve", "--port", str(port)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline, answer = time.time() + 120, None
+        while time.time() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
+                    answer = json.loads(r.read())
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.5)
+        assert answer == {"status": "ok", "version": "0.1.0"}, proc.stderr.read() if proc.poll() is not None else ""
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
