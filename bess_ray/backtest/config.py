@@ -13,26 +13,6 @@ from ..markets import KERNELS
 FORECASTS = ("persistence", "perfect_foresight", "csv", "custom_python")
 
 
-def check_forecast(spec: dict) -> dict:
-    if spec.get("type", "persistence") not in FORECASTS:
-        raise ValueError(f"type {spec.get('type')!r} is not {', '.join(FORECASTS[:-1])} or {FORECASTS[-1]}")
-    return spec
-
-
-def check_products(products: list[str] | None, workflow: str) -> list[str] | None:
-    """A restriction of a workflow's products must keep 'da' and stay inside the workflow."""
-    if products is not None:
-        extra = [p for p in products if p not in KERNELS[workflow]]
-        if extra or "da" not in products:
-            raise ValueError(f"must include 'da' and be part of {workflow} ({', '.join(KERNELS[workflow])}); "
-                             f"{'not: ' + ', '.join(extra) if extra else 'da is missing'}")
-    return products
-
-
-def traded(workflow: str, products: list[str] | None) -> tuple[str, ...]:
-    return tuple(p for p in KERNELS[workflow] if products is None or p in products)
-
-
 class PriceSources(StrictModel):
     day_ahead: str | list[str] = Field(description="actual day-ahead prices: file, sample:NAME or scenario:NAME, or a list joined in time")
     reserves: list[str] = Field(default_factory=list, description="actual capacity prices, [PRODUCT=]SOURCE")
@@ -64,37 +44,51 @@ class Revision(StrictModel):
         return v
 
 
-class BacktestConfig(StrictModel):
+class Dispatch(StrictModel):
+    """What a walk-forward trades and how it forecasts; shared by backtests and simulations."""
+
+    workflow: Literal[tuple(KERNELS)] = "da_only"
+    products: list[str] | None = Field(None, description="restrict the workflow's products (e.g. no price for one)")
+    forecast: dict = Field(default_factory=lambda: {"type": "persistence", "lags_days": [1]})
+    lookahead_h: float = Field(24.0, ge=0, le=168, description="hours beyond the delivery day in each plan")
+    revision: Revision | None = Field(None, description="schedule_revision: re-optimise within the day")
+
+    @field_validator("forecast")
+    @classmethod
+    def _forecast(cls, v: dict):
+        if v.get("type", "persistence") not in FORECASTS:
+            raise ValueError(f"type {v.get('type')!r} is not {', '.join(FORECASTS[:-1])} or {FORECASTS[-1]}")
+        return v
+
+    @field_validator("products")
+    @classmethod
+    def _products_in_workflow(cls, v, info):
+        """A restriction of a workflow's products must keep 'da' and stay inside the workflow."""
+        workflow = info.data.get("workflow", "da_only")
+        if v is not None:
+            extra = [p for p in v if p not in KERNELS[workflow]]
+            if extra or "da" not in v:
+                raise ValueError(f"must include 'da' and be part of {workflow} ({', '.join(KERNELS[workflow])}); "
+                                 f"{'not: ' + ', '.join(extra) if extra else 'da is missing'}")
+        return v
+
+    @property
+    def traded(self) -> tuple[str, ...]:
+        return tuple(p for p in KERNELS[self.workflow] if self.products is None or p in self.products)
+
+
+class BacktestConfig(Dispatch):
     schema_version: Literal[1] = 1
     name: str = Field(min_length=1)
     site: str | dict = Field(description="site YAML path (relative to this file) or the site inline")
     prices: PriceSources
     window: Window
     resolution: str = "15min"
-    workflow: Literal[tuple(KERNELS)] = "da_only"
-    products: list[str] | None = Field(None, description="restrict the workflow's products (e.g. no price for one)")
-    revision: Revision | None = Field(None, description="schedule_revision: re-optimise within the day")
-    forecast: dict = Field(default_factory=lambda: {"type": "persistence", "lags_days": [1]})
-    lookahead_h: float = Field(24.0, ge=0, le=168, description="hours beyond the delivery day in each plan")
     baselines: list[Literal["oracle", "da_only", "naive"]] = Field(default_factory=lambda: ["oracle", "da_only", "naive"])
     naive_hours: int | None = Field(None, ge=1, le=12, description="N of the naive rule; default energy/power")
     fill: Literal["ffill", "linear", "zero"] | None = None
     gate_hours: dict[str, float] = Field(default_factory=dict, description="override gate hours on D-1 by gate name")
     report_week: date | None = Field(None, description="Monday of the week plotted; default the window's first")
-
-    @field_validator("forecast")
-    @classmethod
-    def _forecast(cls, v: dict):
-        return check_forecast(v)
-
-    @field_validator("products")
-    @classmethod
-    def _products_in_workflow(cls, v, info):
-        return check_products(v, info.data.get("workflow", "da_only"))
-
-    @property
-    def traded(self) -> tuple[str, ...]:
-        return traded(self.workflow, self.products)
 
     def load_site(self, base_dir: Path) -> Site:
         return load_site(self.site, base_dir)

@@ -59,7 +59,7 @@ def _local_midnight_utc(day, tz: str) -> np.datetime64:
     return np.datetime64(t[0].replace(tzinfo=None), "us")
 
 
-def _at_local_midnight(t: np.datetime64, tz: str) -> np.datetime64:
+def at_local_midnight(t: np.datetime64, tz: str) -> np.datetime64:
     """`t` if it is a local midnight, else the next one."""
     local = pl.Series([t.astype("datetime64[us]").item()]).dt.replace_time_zone("UTC").dt.convert_time_zone(tz)
     if local.dt.hour()[0] == 0 and local.dt.minute()[0] == 0:
@@ -86,7 +86,7 @@ def load(cfg: BacktestConfig, base_dir: Path) -> tuple[Site, MarketPrices, tuple
     if start > w_start or end < w_end:
         raise DataError(f"window {cfg.window.start}..{cfg.window.end} ({iso(w_start)}..{iso(w_end)}) is not inside "
                         f"the day-ahead prices {iso(span.start)}..{iso(span.end)}")
-    start = _at_local_midnight(start, tz)  # whole local days, so that days and blocks are whole
+    start = at_local_midnight(start, tz)  # whole local days, so that days and blocks are whole
     market = load_market_prices(site.zone, site.markets.products, day_ahead, cfg.prices.reserves, start, end,
                                 cfg.resolution, cfg.fill, base_dir)
     ts = market.grid.timestamps

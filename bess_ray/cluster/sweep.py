@@ -85,7 +85,7 @@ def run_sweep(spec_path: str | Path, out: str | Path, *, address: str | None = N
         t_run = time.perf_counter()
         shared = [ray.put(to_arrow(series))]
         task = _case_task.options(max_retries=sweep.spec.retries.worker_failures)
-        bar = _bar(len(sweep.cases), report.skipped, progress)
+        bar = _Progress(len(sweep.cases), report.skipped, progress)
         queue = list(reversed(todo))
         attempts: dict[str, int] = {}
         running: dict = {}
@@ -130,7 +130,7 @@ def run_sweep(spec_path: str | Path, out: str | Path, *, address: str | None = N
     return report
 
 
-class _bar:
+class _Progress:
     """A tqdm progress bar with done / failed counts and ETA (silent when `enabled` is False)."""
 
     def __init__(self, total: int, already: int, enabled: bool) -> None:

@@ -6,6 +6,7 @@ runs it locally. args: `home` (the embedded store: scenarios, API keys, audit lo
 BESS_RAY_HOME), `max_upload_mb` (default 50), `solver_replicas` (default 1; serve.yaml autoscales).
 """
 
+import asyncio
 import os
 import tempfile
 import time
@@ -60,8 +61,9 @@ async def _request_id_and_audit(request: Request, call_next):
     app.latency.labels(request.method).observe(time.perf_counter() - t0)
     if request.method not in ("GET", "HEAD", "OPTIONS"):  # every write, allowed or not, is audited
         key = request.state.key or {}
-        app.keys.audit(key.get("id"), key.get("role"), request.method, request.url.path, response.status_code,
-                       request.state.request_id)
+        # a SQLite commit: in a thread, so the event loop keeps serving other requests meanwhile
+        await asyncio.to_thread(app.keys.audit, key.get("id"), key.get("role"), request.method, request.url.path,
+                                response.status_code, request.state.request_id)
     return response
 
 
@@ -147,8 +149,6 @@ class Ingress:
                               key: dict = Depends(_role("analyst"))) -> dict:
         """Upload a CSV (text/csv) or Parquet (application/vnd.apache.parquet) series as the request body;
         it is checked (gaps, duplicates, NaN, DST, units) and stored whole or not at all."""
-        import asyncio
-
         from ..data.series import read_series
 
         kind = request.headers.get("content-type", "").split(";")[0].strip()

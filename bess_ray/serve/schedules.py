@@ -70,7 +70,10 @@ class ScheduleRequest(BaseModel):
 
 
 def _ref(name: str) -> str:
-    return name if name.startswith(("sample:", "scenario:")) else f"scenario:{name}"
+    """A stored scenario's name as a series reference, keeping a `PRODUCT=` prefix."""
+    product, sep, rest = name.rpartition("=")
+    ref = rest if rest.startswith(("sample:", "scenario:")) else f"scenario:{rest}"
+    return f"{product}{sep}{ref}"
 
 
 def solve_schedule(req: ScheduleRequest) -> dict:
@@ -86,7 +89,7 @@ def solve_schedule(req: ScheduleRequest) -> dict:
                           resolution=req.resolution)
     else:
         s = req.scenario
-        reserves = [(f"{k}={_ref(v)}" if sep else _ref(r)) for r in s.reserves for k, sep, v in [r.partition("=")]]
+        reserves = [_ref(r) for r in s.reserves]
         result = optimize(site, _ref(s.day_ahead), reserve_prices=reserves or None, start=s.start, end=s.end,
                           products=req.products, resolution=req.resolution)
     summary = result.summary

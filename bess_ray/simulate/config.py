@@ -7,9 +7,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ..backtest.config import Revision, check_forecast, check_products, traded
+from ..backtest.config import Dispatch
 from ..config import Site, StrictModel, load_site
-from ..markets import KERNELS
 from .degradation import CHEMISTRIES
 from .finance import Finance
 
@@ -92,30 +91,12 @@ class BatteryModel(StrictModel):
         return self
 
 
-class Strategy(StrictModel):
+class Strategy(Dispatch):
     """How the battery is dispatched: daily re-optimisation at the market gates (walk-forward)."""
 
-    workflow: Literal[tuple(KERNELS)] = "da_only"
-    products: list[str] | None = Field(None, description="restrict the workflow's products")
     forecast: dict = Field(default_factory=lambda: {"type": "persistence", "lags_days": [1, 7],
                                                     "weights": [0.5, 0.5]})
-    lookahead_h: float = Field(24.0, ge=0, le=168)
-    revision: Revision | None = None
     imbalance_penalty_eur_mwh: float = Field(0.0, ge=0, description="cost per MWh delivered off the position")
-
-    @property
-    def traded(self) -> tuple[str, ...]:
-        return traded(self.workflow, self.products)
-
-    @field_validator("forecast")
-    @classmethod
-    def _forecast(cls, v: dict):
-        return check_forecast(v)
-
-    @field_validator("products")
-    @classmethod
-    def _products_in_workflow(cls, v, info):
-        return check_products(v, info.data.get("workflow", "da_only"))
 
 
 class Parallel(StrictModel):

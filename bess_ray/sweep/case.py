@@ -13,7 +13,7 @@ import polars as pl
 import pyarrow as pa
 
 from ..backtest.config import BacktestConfig
-from ..backtest.run import backtest, history_days, load
+from ..backtest.run import at_local_midnight, backtest, history_days, load
 from ..data.market import load_market_prices
 from ..data.series import Series, memo
 from ..errors import BessRayError, ConfigError, DataError
@@ -112,9 +112,9 @@ def first_backtest_day(cfg: dict, base_dir: Path):
     zone = get_zone(cfg["site"]["zone"])
     prices = load_market_prices(zone.code, ("da",), cfg["prices"]["day_ahead"], fill=cfg.get("fill"),
                                 base_dir=base_dir)
-    first = pl.Series([prices.grid.start.item()]).dt.replace_time_zone("UTC").dt.convert_time_zone(zone.timezone)
-    day = first.dt.date()[0] + timedelta(days=0 if (first.dt.hour()[0], first.dt.minute()[0]) == (0, 0) else 1)
-    return day + timedelta(days=history_days(cfg.get("forecast") or {"type": "persistence"}) - 1)
+    midnight = at_local_midnight(prices.grid.start, zone.timezone)
+    day = pl.Series([midnight.item()]).dt.replace_time_zone("UTC").dt.convert_time_zone(zone.timezone).dt.date()[0]
+    return day + timedelta(days=history_days(cfg["forecast"]) - 1)
 
 
 def load_shared(sweep: Sweep, series: dict | None = None, cases: list[Case] | None = None) -> dict:
