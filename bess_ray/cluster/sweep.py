@@ -52,6 +52,7 @@ class SweepReport:
     write_seconds: float = 0.0
     worker_peak_rss_mb: float = 0.0
     failures: list[str] = field(default_factory=list)
+    stopped: bool = False
 
     def describe(self) -> str:
         rate = f" ({60.0 * self.done / self.seconds:.1f} cases/min)" if self.done else ""
@@ -60,8 +61,12 @@ class SweepReport:
 
 
 def run_sweep(spec_path: str | Path, out: str | Path, *, address: str | None = None, max_in_flight: int | None = None,
-              force: bool = False, num_cpus: int | None = None, progress: bool = True) -> SweepReport:
-    """Run the cases of `spec_path` not yet finished in `out`; see the module docstring."""
+              force: bool = False, num_cpus: int | None = None, progress: bool = True, on_progress=None,
+              stop=None) -> SweepReport:
+    """Run the cases of `spec_path` not yet finished in `out`; see the module docstring.
+
+    on_progress(report) is called after each finished case; stop() returning True cancels the running
+    cases and returns (the finished ones are saved: a rerun resumes)."""
     if max_in_flight is not None and max_in_flight < 1:
         raise ConfigError(f"--max-in-flight: must be at least 1, not {max_in_flight}")
     t0 = time.perf_counter()
@@ -95,7 +100,14 @@ def run_sweep(spec_path: str | Path, out: str | Path, *, address: str | None = N
                     case = queue.pop()
                     attempts[case.case_id] = attempts.get(case.case_id, 0) + 1
                     running[task.remote(case, str(sweep.base_dir), shared)] = case
-                ready, _ = ray.wait(list(running), num_returns=1)
+                ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0 if stop else None)
+                if stop and stop():
+                    for ref in running:  # a KeyboardInterrupt in each task; its worker stays
+                        ray.cancel(ref)
+                    report.stopped = True
+                    break
+                if not ready:
+                    continue
                 case = running.pop(ready[0])
                 try:
                     outcome = ray.get(ready[0])
@@ -116,6 +128,8 @@ def run_sweep(spec_path: str | Path, out: str | Path, *, address: str | None = N
                     report.failures.append(f"{case.case_id} ({case.describe()}): {outcome.error}")
                 report.write_seconds += time.perf_counter() - t_write
                 bar.update(report.done, report.failed)
+                if on_progress:
+                    on_progress(report)
             report.run_seconds = time.perf_counter() - t_run
         except KeyboardInterrupt:  # the running tasks end with this driver (their owner); nothing to cancel
             bar.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -221,36 +222,53 @@ def read_series(ref: str | Path, *, product: str | None = None, column: str | No
     in that zone (default: naive times are UTC); `zone` picks a country or zone from multi-zone files;
     `fill` ('ffill', 'linear', 'zero') fills gaps and NaN instead of failing on them.
     """
-    if _memo is None:
+    known = _memo.get()
+    if known is None:
         return _read(*resolve(ref, base_dir), product, column, unit, tz, zone, fill)
     # keyed on the reference as written, so a worker answers without the file being on its node
     key = (str(ref), str(base_dir), product, column, unit, tz, zone, fill)
-    if key not in _memo:
-        _memo[key] = _read(*resolve(ref, base_dir), product, column, unit, tz, zone, fill)
-    return _memo[key]
+    if key not in known:
+        known[key] = _read(*resolve(ref, base_dir), product, column, unit, tz, zone, fill)
+    return known[key]
 
 
-# A sweep reads each series once in the driver and ships the memo to its workers (see `memo`).
-_memo: dict | None = None
+# A sweep reads each series once in the driver and ships the memo to its workers (see `memo`). A
+# context variable, so that sweeps running side by side in threads (the API's jobs) keep their own.
+_memo: ContextVar[dict | None] = ContextVar("series_memo", default=None)
 
 
 @contextmanager
 def memo(series: dict | None = None):
     """Within this block, `read_series` answers repeated reads from one dict (returned), filling it
     as it reads; pass a dict already filled (e.g. in a sweep worker) to answer from it."""
-    global _memo
-    outer, _memo = _memo, ({} if series is None else series)
+    token = _memo.set({} if series is None else series)
     try:
-        yield _memo
+        yield _memo.get()
     finally:
-        _memo = outer
+        _memo.reset(token)
+
+
+_stored: ContextVar = ContextVar("stored_scenarios", default=None)
+
+
+@contextmanager
+def stored_scenarios(load):
+    """Within this block, a stored scenario is first asked of `load(name)` (a Series, or None to read
+    it from the store): the API's in-memory scenario cache."""
+    token = _stored.set(load)
+    try:
+        yield
+    finally:
+        _stored.reset(token)
 
 
 def _read(path, defaults, source, product, column, unit, tz, zone, fill) -> Series:
     if path is None:
         from ..store.scenarios import ScenarioStore
 
-        series = ScenarioStore().load(source.removeprefix("scenario:").split("@")[0])
+        name = source.removeprefix("scenario:").split("@")[0]
+        loader = _stored.get()
+        series = (loader and loader(name)) or ScenarioStore().load(name)
         return _restamped(series, defaults.get("restamp"), zone, source)
     product = product or defaults.get("product")
     column = column or defaults.get("column")

@@ -9,21 +9,30 @@ BESS_RAY_HOME), `max_upload_mb` (default 50), `solver_replicas` (default 1; serv
 import asyncio
 import os
 import tempfile
+import threading
 import time
 import uuid
+from enum import Enum
 from pathlib import Path
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from .. import __version__
 from ..errors import BessRayError, InfeasibleError
+from ..store.jobs import FINISHED, JobStore
 from ..store.keys import KeyStore, allows
-from .schedules import ScheduleRequest, solve_schedule
+from ..backtest.config import BacktestConfig
+from ..simulate.config import SimulationConfig
+from ..sweep.spec import SweepSpec
+from ..data.series import stored_scenarios
+from .cache import ScenarioCache, series_from_entry
+from .jobs import Jobs
+from .schedules import ScheduleAnswer, ScheduleRequest, answer_json, solve_schedule
 
 api = FastAPI(title="bess-ray", version=__version__,
               description="Battery storage schedules on real market data. Every endpoint but /healthz "
@@ -46,6 +55,11 @@ async def _invalid(request: Request, exc: RequestValidationError):
 @api.exception_handler(HTTPException)
 async def _http(request: Request, exc: HTTPException):
     return _error(exc.status_code, exc.detail, request)
+
+
+@api.exception_handler(BessRayError)
+async def _bad_input(request: Request, exc: BessRayError):
+    return _error(422, str(exc), request)
 
 
 @api.middleware("http")
@@ -85,17 +99,66 @@ def _role(needed: str):
     return check
 
 
-@serve.deployment(ray_actor_options={"num_cpus": 1}, max_ongoing_requests=4)
-class Solver:
-    """Runs the LPs: one HiGHS thread per replica, off the ingress's event loop."""
+class JobKind(str, Enum):
+    backtests = "backtests"
+    simulations = "simulations"
+    sweeps = "sweeps"
 
-    def __init__(self, home: str | None = None) -> None:
+    @property
+    def singular(self) -> str:
+        return self.value.removesuffix("s")
+
+
+def _wait(prefer: str | None, default: float) -> float:
+    """Seconds to wait for a job before answering 202 (RFC 7240: `respond-async`, `wait=N`)."""
+    prefs = [p.strip().lower() for p in (prefer or "").split(",")]
+    if "respond-async" in prefs:
+        return 0.0
+    for p in prefs:
+        if p.startswith("wait="):
+            try:
+                return min(max(float(p[5:]), 0.0), 300.0)
+            except ValueError:
+                pass
+    return default
+
+
+def _links(job: dict) -> dict:
+    base = f"/v1/{job['kind']}s/{job['id']}"
+    return {"self": base, "result": f"{base}/result", "files": f"{base}/files"}
+
+
+def _view(job: dict, result: bool = False) -> dict:
+    """A job as the API shows it."""
+    view = {k: job[k] for k in ("id", "kind", "name", "status", "created_utc", "started_utc", "finished_utc",
+                                "error")}
+    view["progress"] = {"done": job["done"], "total": job["total"], "unit": job["unit"],
+                        "fraction": round(job["done"] / job["total"], 4) if job["total"] else 0.0}
+    view["links"] = _links(job)
+    if result and job.get("summary") is not None:
+        view["result"] = job["summary"]
+    return view
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 1, "runtime_env": {"env_vars": {"POLARS_MAX_THREADS": "1"}}},
+                  max_ongoing_requests=16)
+class Solver:
+    """Runs the LPs off the ingress's event loop: one solve at a time per replica (one CPU, one HiGHS
+    thread), so concurrent requests queue here instead of thrashing the CPU."""
+
+    def __init__(self, home: str | None = None, cache: DeploymentHandle | None = None) -> None:
         if home:
             os.environ["BESS_RAY_HOME"] = home  # this process reads stored scenarios from the API's store
+        self.cache = cache
+        self.lock = threading.Lock()
 
-    def schedule(self, body: dict) -> dict:
+    def schedule(self, req: ScheduleRequest) -> dict:
+        """{"ok": the answer as JSON bytes} or {"status": 4xx, "detail": why}."""
+        names = req.stored_scenarios()
+        cached = self.cache.lookup.remote(names).result() if names and self.cache else {}
         try:
-            return {"ok": solve_schedule(ScheduleRequest.model_validate(body))}
+            with self.lock, stored_scenarios(lambda n: series_from_entry(n, cached[n]) if n in cached else None):
+                return {"ok": answer_json(solve_schedule(req))}
         except InfeasibleError as e:
             return {"status": 422, "detail": {"reason": str(e), "families": e.families}}
         except (BessRayError, KeyError, ValueError) as e:
@@ -106,14 +169,19 @@ class Solver:
                   health_check_period_s=10, health_check_timeout_s=30)
 @serve.ingress(api)
 class Ingress:
-    def __init__(self, solver: DeploymentHandle, home: str | None = None, max_upload_mb: float = 50.0) -> None:
+    def __init__(self, solver: DeploymentHandle, jobs: DeploymentHandle, cache: DeploymentHandle,
+                 home: str | None = None, max_upload_mb: float = 50.0, wait_s: float = 10.0) -> None:
         from ..store.scenarios import ScenarioStore
 
         self.solver = solver
+        self.jobs = jobs
+        self.cache = cache
         self.home = Path(home) if home else None
         self.keys = KeyStore(self.home)
         self.scenarios = ScenarioStore(self.home)
+        self.job_store = JobStore(self.home)
         self.max_upload = int(max_upload_mb * 1024 * 1024)
+        self.wait_s = wait_s
         self.registry = CollectorRegistry()
         self.requests = Counter("bess_ray_http_requests", "HTTP requests", ["method", "route", "status"],
                                 registry=self.registry)
@@ -133,13 +201,13 @@ class Ingress:
     async def metrics(self, key: dict = Depends(_role("viewer"))) -> PlainTextResponse:
         return PlainTextResponse(generate_latest(self.registry).decode(), media_type="text/plain; version=0.0.4")
 
-    @api.post("/v1/schedules")
-    async def schedules(self, body: ScheduleRequest, key: dict = Depends(_role("analyst"))) -> dict:
+    @api.post("/v1/schedules", response_model=ScheduleAnswer)
+    async def schedules(self, body: ScheduleRequest, key: dict = Depends(_role("analyst"))) -> Response:
         """Optimise a site now: the schedule per interval and asset, and the money by product."""
-        answer = await self.solver.schedule.remote(body.model_dump(mode="json"))
+        answer = await self.solver.schedule.remote(body)
         if "ok" not in answer:
             raise HTTPException(answer["status"], answer["detail"])
-        return answer["ok"]
+        return Response(answer["ok"], media_type="application/json")
 
     # ------------------------------------------------------------------------------ scenarios
     @api.post("/v1/scenarios", status_code=201)
@@ -172,6 +240,8 @@ class Ingress:
             except (BessRayError, KeyError, ValueError) as e:
                 status = 409 if "exists" in str(e) else 422
                 raise HTTPException(status, e.args[0] if isinstance(e, KeyError) and e.args else str(e)) from None
+        if replace and await self.cache.unload.remote(name):  # never serve the old version from memory
+            await self.cache.load.remote(name)
         return {**meta, "report": str(series.report)}
 
     @api.get("/v1/scenarios")
@@ -189,12 +259,125 @@ class Ingress:
     async def delete_scenario(self, name: str, key: dict = Depends(_role("analyst"))) -> dict:
         if not self.scenarios.delete(name):
             raise HTTPException(404, f"unknown scenario {name!r}")
+        await self.cache.unload.remote(name)
         return {"deleted": name}
+
+    # ------------------------------------------------------------------------------ scenario cache
+    @api.get("/v1/cache")
+    async def cache_stats(self, key: dict = Depends(_role("viewer"))) -> dict:
+        """What the scenario cache holds, its memory use against its limit, hits, misses, evictions."""
+        return await self.cache.stats.remote()
+
+    @api.post("/v1/cache/{name}")
+    async def cache_load(self, name: str, key: dict = Depends(_role("analyst"))) -> dict:
+        """Hold a stored scenario in memory for schedules (least recently used ones make room)."""
+        answer = await self.cache.load.remote(name)
+        if "error" in answer:
+            raise HTTPException(*answer["error"])
+        return answer
+
+    @api.delete("/v1/cache/{name}")
+    async def cache_unload(self, name: str, key: dict = Depends(_role("analyst"))) -> dict:
+        if not await self.cache.unload.remote(name):
+            raise HTTPException(404, f"scenario {name!r} is not in the cache")
+        return {"unloaded": name}
+
+    # ------------------------------------------------------------------------------ jobs
+    @api.post("/v1/backtests", responses={202: {"description": "still running: follow the job at its Location"}})
+    async def submit_backtest(self, body: BacktestConfig, request: Request, response: Response,
+                              prefer: str | None = Header(None), key: dict = Depends(_role("analyst"))) -> dict:
+        """A walk-forward backtest (the backtest YAML's schema, the site inline). Answered at once if it
+        finishes within the wait (default 10 s, `Prefer: wait=N`, or `Prefer: respond-async` for none),
+        otherwise 202 with the job; `GET /v1/backtests/{id}` follows it."""
+        return await self._submit("backtest", body.model_dump(mode="json"), request, response, prefer, key)
+
+    @api.post("/v1/simulations", responses={202: {"description": "still running: follow the job at its Location"}})
+    async def submit_simulation(self, body: SimulationConfig, request: Request, response: Response,
+                                prefer: str | None = Header(None), key: dict = Depends(_role("analyst"))) -> dict:
+        """A multi-year simulation (the simulation YAML's schema); answered as for backtests."""
+        return await self._submit("simulation", body.model_dump(mode="json"), request, response, prefer, key)
+
+    @api.post("/v1/sweeps", responses={202: {"description": "still running: follow the job at its Location"}})
+    async def submit_sweep(self, body: SweepSpec, request: Request, response: Response,
+                           prefer: str | None = Header(None), key: dict = Depends(_role("analyst"))) -> dict:
+        """A portfolio sweep (the sweep spec's schema with `base` inline); answered as for backtests.
+        The result ranks the cases; every case's files are under the job's files."""
+        return await self._submit("sweep", body.model_dump(mode="json", exclude_unset=True), request, response,
+                                  prefer, key)
+
+    async def _submit(self, kind: str, config: dict, request: Request, response: Response, prefer: str | None,
+                      key: dict) -> dict:
+        answer = await self.jobs.submit.remote(kind, config, key["id"], request.state.request_id,
+                                               _wait(prefer, self.wait_s))
+        if "error" in answer:
+            raise HTTPException(*answer["error"])
+        job = answer["job"]
+        if job["status"] == "failed":
+            raise HTTPException(422, {"reason": job["error"], "job": job["id"]})
+        if job["status"] not in FINISHED:
+            response.status_code = 202
+            response.headers["Location"] = _links(job)["self"]
+        return _view(job, result=True)
+
+    @api.get("/v1/{kind}")
+    async def list_jobs(self, kind: JobKind, limit: int = Query(100, ge=1, le=1000),
+                        key: dict = Depends(_role("viewer"))) -> list[dict]:
+        """The newest jobs of this kind first."""
+        return [_view(j) for j in self.job_store.list(kind.singular, limit)]
+
+    @api.get("/v1/{kind}/{job_id}")
+    async def show_job(self, kind: JobKind, job_id: str, key: dict = Depends(_role("viewer"))) -> dict:
+        """Status and progress; the result once done."""
+        return _view(self._job(kind, job_id), result=True)
+
+    @api.get("/v1/{kind}/{job_id}/result")
+    async def job_result(self, kind: JobKind, job_id: str, key: dict = Depends(_role("viewer"))) -> dict:
+        """The summary: KPIs and money (backtest, simulation) or the ranking of the cases (sweep)."""
+        job = self._job(kind, job_id)
+        if job["status"] != "done":
+            raise HTTPException(409, f"job {job_id} is {job['status']}" + (f": {job['error']}" if job["error"] else
+                                f" ({job['done']} of {job['total']} {job['unit']})"))
+        return job["summary"]
+
+    @api.get("/v1/{kind}/{job_id}/files")
+    async def job_files(self, kind: JobKind, job_id: str, key: dict = Depends(_role("viewer"))) -> list[dict]:
+        """The files the job wrote (as the CLI writes them), with their sizes."""
+        folder = self.job_store.folder(self._job(kind, job_id)["id"])
+        return [{"path": p.relative_to(folder).as_posix(), "bytes": p.stat().st_size}
+                for p in sorted(folder.rglob("*")) if p.is_file()]
+
+    @api.get("/v1/{kind}/{job_id}/files/{path:path}")
+    async def job_file(self, kind: JobKind, job_id: str, path: str, key: dict = Depends(_role("viewer"))):
+        folder = self.job_store.folder(self._job(kind, job_id)["id"]).resolve()
+        target = (folder / path).resolve()
+        if not target.is_relative_to(folder) or not target.is_file():
+            raise HTTPException(404, f"job {job_id} has no file {path!r}")
+        return FileResponse(target)
+
+    @api.delete("/v1/{kind}/{job_id}")
+    async def cancel_job(self, kind: JobKind, job_id: str, key: dict = Depends(_role("analyst"))) -> dict:
+        """Cancel a queued or running job (a sweep keeps the cases it finished)."""
+        job = self._job(kind, job_id)
+        if job["status"] in FINISHED:
+            raise HTTPException(409, f"job {job_id} is already {job['status']}")
+        return _view(await self.jobs.cancel.remote(job_id))
+
+    def _job(self, kind: "JobKind", job_id: str) -> dict:
+        job = self.job_store.get(job_id, kind.singular)
+        if job is None:
+            raise HTTPException(404, f"unknown {kind.singular} job {job_id!r}")
+        return job
 
 
 def build_app(args: dict | None = None):
-    """The application builder of deployments/serve.yaml and `bess-ray serve`."""
+    """The application builder of deployments/serve.yaml and `bess-ray serve`.
+
+    args: `home` (the embedded store; default BESS_RAY_HOME), `max_upload_mb` (50), `cache_mb` (the
+    scenario cache's memory limit, 512), `wait_s` (how long a job request waits before answering
+    202, 10), `solver_replicas` (1; serve.yaml autoscales)."""
     args = args or {}
     home = args.get("home") or os.environ.get("BESS_RAY_HOME")
-    solver = (Solver.options(num_replicas=int(args["solver_replicas"])) if "solver_replicas" in args else Solver).bind(home)
-    return Ingress.bind(solver, home, float(args.get("max_upload_mb", 50)))
+    cache = ScenarioCache.bind(home, float(args.get("cache_mb", 512)))
+    solver = Solver.options(num_replicas=int(args["solver_replicas"])) if "solver_replicas" in args else Solver
+    return Ingress.bind(solver.bind(home, cache), Jobs.bind(home), cache, home, float(args.get("max_upload_mb", 50)),
+                        float(args.get("wait_s", 10)))

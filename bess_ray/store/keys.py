@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..errors import ConfigError
-from . import home
+from . import connect, home
 
 ROLES = ("viewer", "analyst", "operator", "admin")
 PREFIX = "bessray"
@@ -61,15 +61,12 @@ class KeyStore:
     def __init__(self, root: str | Path | None = None) -> None:
         self.root = Path(root) if root else home()
         self.root.mkdir(parents=True, exist_ok=True)
-        self.db_path = self.root / "bess_ray.sqlite"
         with closing(self._connect()) as db, db:
             for statement in SCHEMA:
                 db.execute(statement)
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.db_path, timeout=30)
-        db.row_factory = sqlite3.Row
-        return db
+        return connect(self.root)
 
     def create(self, role: str, name: str = "") -> tuple[str, dict]:
         """A new key: (the key itself, shown only now; its record)."""

@@ -18,7 +18,7 @@ import polars as pl
 from ..data.quality import DataReport
 from ..data.series import Series
 from ..errors import DataError
-from . import home
+from . import connect, home
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 SCHEMA = """
@@ -46,14 +46,11 @@ class ScenarioStore:
         self.root = Path(root) if root else home()
         self.data_dir = self.root / "scenarios"
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.db_path = self.root / "bess_ray.sqlite"
         with closing(self._connect()) as db, db:
             db.execute(SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.db_path, timeout=30)
-        db.row_factory = sqlite3.Row
-        return db
+        return connect(self.root)
 
     def add(self, name: str, series: Series, zone: str | None = None, description: str = "",
             replace: bool = False) -> dict:

@@ -8,6 +8,8 @@ case gives it a new id.
 """
 from __future__ import annotations
 
+import copy
+
 import hashlib
 import itertools
 import json
@@ -68,7 +70,8 @@ class SweepSpec(StrictModel):
     schema_version: Literal[1] = 1
     name: str = Field(min_length=1)
     kind: Literal["backtest", "simulation"] = Field(description="what each case runs")
-    base: str = Field(description="the backtest or simulation YAML every case starts from (relative to the spec)")
+    base: str | dict = Field(description="the backtest or simulation config every case starts from: its YAML "
+                                         "(relative to the spec) or the config inline")
     sites: dict[str, str | dict] = Field(default_factory=dict, description="label: site YAML or the site inline")
     scenarios: dict[str, dict] = Field(default_factory=dict, description="label: the config's `prices` block")
     sizings: dict[str, Sizing] = Field(default_factory=dict)
@@ -118,12 +121,17 @@ def load_sweep(path: str | Path, first_day=None) -> Sweep:
     path = Path(path)
     spec = SweepSpec.from_yaml(path)
     spec_dir = path.resolve().parent
-    base_path = spec_dir / spec.base
-    base = read_yaml(base_path)
-    base_dir = base_path.parent
+    if isinstance(spec.base, dict):  # inline: its relative references resolve against the spec's folder
+        base, base_path, base_dir = copy.deepcopy(spec.base), path, spec_dir
+    else:
+        base_path = spec_dir / spec.base
+        base, base_dir = read_yaml(base_path), base_path.parent
     marker = "window" if spec.kind == "backtest" else "start_year"
     if marker not in base:
-        raise ConfigError(f"{path}: base: {spec.base} is not a {spec.kind} config (it has no {marker!r})")
+        what = spec.base if isinstance(spec.base, str) else "the inline config"
+        raise ConfigError(f"{path}: base: {what} is not a {spec.kind} config (it has no {marker!r})")
+    if "site" not in base and not spec.sites:
+        raise ConfigError(f"{path}: base: needs a site, or give the sweep a `sites` axis")
     sites = {label: _site_dict(ref, spec_dir, f"{path}: sites.{label}") for label, ref in spec.sites.items()} \
         or {None: _site_dict(base["site"], base_dir, f"{base_path}: site")}
     scenarios = {label: _rebase_prices(p, spec_dir, base_dir) for label, p in spec.scenarios.items()}

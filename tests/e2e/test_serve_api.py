@@ -9,47 +9,15 @@ import pytest
 import yaml
 
 from bess_ray.data.samples import sample_path
-from bess_ray.store.keys import ROLES, KeyStore
+from bess_ray.store.keys import ROLES
 
 from tests.conftest import CONFIGS
+from tests.api_client import call
 
 SITE = yaml.safe_load((CONFIGS / "sites" / "de_lu_1mw_2mwh.yaml").read_text())
 TIMES = [f"2023-06-01T{h:02d}:{m:02d}:00Z" for h in range(24) for m in (0, 15, 30, 45)]
 PRICES = {"timestamps": TIMES, "day_ahead_eur_mwh": [40.0 + (i % 48) for i in range(96)],
           "capacity_eur_mw_h": {"fcr": [8.0] * 96}}
-
-
-@pytest.fixture(scope="module")
-def api(ray_session, tmp_path_factory):
-    from ray import serve
-
-    from bess_ray.serve.app import build_app
-
-    home = tmp_path_factory.mktemp("api_home")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    serve.start(http_options={"host": "127.0.0.1", "port": port})
-    serve.run(build_app({"home": str(home), "max_upload_mb": 1}), name="bess-ray", route_prefix="/")
-    keys = KeyStore(home)
-    tokens = {role: keys.create(role, f"test {role}")[0] for role in ROLES}
-    yield {"url": f"http://127.0.0.1:{port}", "keys": keys, "tokens": tokens}
-    serve.shutdown()
-
-
-def call(api, method, path, body=None, role=None, raw: bytes | None = None, content_type="application/json",
-         token=None):
-    headers = {"Content-Type": content_type}
-    if role or token:
-        headers["Authorization"] = f"Bearer {token or api['tokens'][role]}"
-    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    req = urllib.request.Request(api["url"] + path, method=method, data=data, headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=60) as r:
-            return r.status, json.loads(r.read() or b"null") if "json" in r.headers.get("content-type", "") \
-                else r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
 
 
 def schedule_body(**over):
@@ -154,7 +122,7 @@ def test_bad_uploads_leave_nothing_behind(api):
     assert status == 422 and "rows [3]" in answer["detail"], answer
     status, answer = call(api, "POST", "/v1/scenarios?name=x", raw=b"{}", role="analyst")
     assert status == 415
-    assert call(api, "GET", "/v1/scenarios", role="viewer")[1] == []
+    assert [s["name"] for s in call(api, "GET", "/v1/scenarios", role="viewer")[1]] == []
 
 
 def test_every_write_is_audited_with_key_and_request_id(api):
@@ -185,7 +153,7 @@ def test_serve_config_is_valid_and_names_the_builder():
     (application,) = schema.applications
     module, builder = application.import_path.split(":")
     assert module == serve_app.__name__ and callable(getattr(serve_app, builder))
-    assert {d.name for d in application.deployments} == {"Ingress", "Solver"}
+    assert {d.name for d in application.deployments} == {"Ingress", "Solver", "Jobs", "ScenarioCache"}
 
 
 def test_cli_serve_starts_the_api(tmp_path):
@@ -210,9 +178,61 @@ def test_cli_serve_starts_the_api(tmp_path):
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
                     answer = json.loads(r.read())
                     break
-            except (urllib.error.URLError, ConnectionError):
+            except OSError:  # not listening yet, or not answering yet
                 time.sleep(0.5)
         assert answer == {"status": "ok", "version": "0.1.0"}, proc.stderr.read() if proc.poll() is not None else ""
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=60)
+
+
+def test_scenario_cache_load_use_evict_unload(api):
+    csv = sample_path("DE_LU_2023")[0].read_bytes()
+    for name in ("cache_a", "cache_b", "cache_c"):
+        assert call(api, "POST", f"/v1/scenarios?name={name}&product=da&zone=DE-LU", raw=csv,
+                    content_type="text/csv", role="analyst")[0] == 201
+    window = {"day_ahead": "cache_a", "start": "2023-06-01T00:00:00Z", "end": "2023-06-02T00:00:00Z"}
+    from_disk = call(api, "POST", "/v1/schedules", {"site": SITE, "scenario": window}, role="analyst")[1]
+
+    status, loaded = call(api, "POST", "/v1/cache/cache_a", role="analyst")
+    assert status == 200 and loaded["entry"]["rows"] == 8760 and loaded["evicted"] == []
+    from_memory = call(api, "POST", "/v1/schedules", {"site": SITE, "scenario": window}, role="analyst")[1]
+    assert from_memory["revenue_eur"] == from_disk["revenue_eur"] and from_memory["schedule"] == from_disk["schedule"]
+    stats = call(api, "GET", "/v1/cache", role="viewer")[1]
+    assert stats["hits"] >= 1 and stats["entries"][0]["name"] == "cache_a" and stats["entries"][0]["hits"] == 1
+    assert stats["used_bytes"] == loaded["entry"]["bytes"] <= stats["limit_bytes"] == 512 * 1024
+
+    # the limit (0.5 MB) holds two of these years: loading a third unloads the least recently used
+    assert call(api, "POST", "/v1/cache/cache_b", role="analyst")[1]["evicted"] == []
+    call(api, "POST", "/v1/schedules", {"site": SITE, "scenario": window}, role="analyst")  # cache_a used last
+    assert call(api, "POST", "/v1/cache/cache_c", role="analyst")[1]["evicted"] == ["cache_b"]
+    stats = call(api, "GET", "/v1/cache", role="viewer")[1]
+    assert [e["name"] for e in stats["entries"]] == ["cache_c", "cache_a"] and stats["evictions"] == 1
+
+    assert call(api, "DELETE", "/v1/cache/cache_c", role="analyst") == (200, {"unloaded": "cache_c"})
+    assert call(api, "DELETE", "/v1/cache/cache_c", role="analyst")[0] == 404
+    assert call(api, "POST", "/v1/cache/no_such", role="analyst")[0] == 404
+    assert call(api, "POST", "/v1/cache/cache_a", role="viewer")[0] == 403
+    # deleting a scenario drops it from the cache too
+    call(api, "DELETE", "/v1/scenarios/cache_a", role="analyst")
+    assert [e["name"] for e in call(api, "GET", "/v1/cache", role="viewer")[1]["entries"]] == []
+    for name in ("cache_b", "cache_c"):
+        call(api, "DELETE", f"/v1/scenarios/{name}", role="analyst")
+
+
+def test_a_scenario_larger_than_the_cache_is_refused(api):
+    rows = "".join(f"2023-01-01T00:00:00Z,{i}\n".replace("2023-01-01T00:00:00Z", t)
+                   for i, t in enumerate(_quarter_hours(30_000)))
+    status, _ = call(api, "POST", "/v1/scenarios?name=big_15min&product=da", raw=("timestamp,price_eur_mwh\n" + rows)
+                     .encode(), content_type="text/csv", role="analyst")
+    assert status == 201
+    status, answer = call(api, "POST", "/v1/cache/big_15min", role="analyst")
+    assert status == 413 and "more than the cache's limit" in answer["detail"]
+    call(api, "DELETE", "/v1/scenarios/big_15min", role="analyst")
+
+
+def _quarter_hours(n: int) -> list[str]:
+    import numpy as np
+
+    ts = np.datetime64("2023-01-01T00:00") + np.arange(n) * np.timedelta64(15, "m")
+    return [f"{np.datetime_as_string(t, 'm')}:00Z" for t in ts]

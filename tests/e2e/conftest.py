@@ -1,0 +1,24 @@
+"""A real Ray Serve instance of the API per test module, on a free port, with one key per role."""
+import socket
+
+import pytest
+
+from bess_ray.store.keys import ROLES, KeyStore
+
+
+@pytest.fixture(scope="module")
+def api(ray_session, tmp_path_factory):
+    from ray import serve
+
+    from bess_ray.serve.app import build_app
+
+    home = tmp_path_factory.mktemp("api_home")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    serve.run(build_app({"home": str(home), "max_upload_mb": 1, "cache_mb": 0.5}), name="bess-ray", route_prefix="/")
+    keys = KeyStore(home)
+    tokens = {role: keys.create(role, f"test {role}")[0] for role in ROLES}
+    yield {"url": f"http://127.0.0.1:{port}", "keys": keys, "tokens": tokens, "home": home}
+    serve.shutdown()
