@@ -7,14 +7,12 @@ back at the end, so a job may run on any node. A sweep runs `cluster.sweep.run_s
 this replica: its cases are tasks, and each finished case is written into the job's folder.
 
 `submit` waits up to `wait_s` seconds for the job: one that finished by then is answered at once,
-a longer one with its id (HTTP 202). Over HTTP a config may name bundled samples (`sample:NAME`) and
-stored scenarios (`scenario:NAME`), never files of the server.
+a longer one with its id (HTTP 202). Configs are checked by `refs.check_refs` first.
 """
 import asyncio
 import itertools
 import json
 import queue
-import re
 import tempfile
 import threading
 import time
@@ -24,47 +22,12 @@ import ray
 import yaml
 from ray import serve
 
-from ..errors import BessRayError, ConfigError
+from ..errors import BessRayError
 from ..store.jobs import FINISHED, JobStore
 from ..store.scenarios import ScenarioStore
+from .refs import check_refs
 
 PROGRESS_EVERY_S = 0.5  # the job table is updated at most this often while a job runs
-FILE_LIKE = re.compile(r"(^[/~.]|[/\\]|\.(csv|parquet|pq|ya?ml|json|py|txt|xlsx?)$)", re.IGNORECASE)
-NOT_REFS = {"name", "description", "tz", "timezone"}
-
-
-def check_refs(obj, scenarios: ScenarioStore, path: str = "") -> None:
-    """Every data reference in a config submitted over HTTP must be a bundled sample or a stored
-    scenario: a path would read the server's files. Custom Python forecasters are refused."""
-    if isinstance(obj, dict):
-        if obj.get("type") == "custom_python":  # it imports and runs any class the server can import
-            raise ConfigError(f"{path}: a custom_python forecaster runs code on the server and is not "
-                              "accepted over HTTP; run it with the CLI or from Python")
-        for k, v in obj.items():
-            if k not in NOT_REFS:
-                check_refs(v, scenarios, f"{path}.{k}" if path else str(k))
-    elif isinstance(obj, list):
-        for i, v in enumerate(obj):
-            check_refs(v, scenarios, f"{path}[{i}]")
-    elif isinstance(obj, str):
-        ref = re.sub(r"^[a-z_]+=", "", obj)          # PRODUCT=REF
-        ref = re.sub(r"@(\d{4}:)?\d{4}$", "", ref)    # REF@YEAR
-        if ref.startswith("sample:"):
-            from ..data.samples import sample_path
-
-            try:
-                sample_path(ref.removeprefix("sample:"))
-            except KeyError as e:
-                raise ConfigError(f"{path}: {e.args[0]}") from None
-        elif ref.startswith("scenario:"):
-            if scenarios.get(ref.removeprefix("scenario:")) is None:
-                raise ConfigError(f"{path}: unknown scenario {ref.removeprefix('scenario:')!r} "
-                                  "(GET /v1/scenarios lists them)")
-        elif FILE_LIKE.search(ref):
-            raise ConfigError(f"{path}: {obj!r} names a file; over HTTP use sample:NAME or scenario:NAME "
-                              "(upload series with POST /v1/scenarios)")
-
-
 @ray.remote(num_returns="streaming", max_retries=0, runtime_env={"env_vars": {"POLARS_MAX_THREADS": "1"}})
 def _run_task(kind: str, config: dict, base_dir: str):
     """Yields ("running",), then ("progress", done, total) events, then ("done", {path: bytes}) with
