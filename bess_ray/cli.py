@@ -123,7 +123,8 @@ def cmd_serve(a: argparse.Namespace) -> int:
 
     ensure_ray(a.address)
     serve.start(http_options={"host": a.host, "port": a.port})
-    args = {"max_upload_mb": a.max_upload_mb, "solver_replicas": a.solver_replicas}
+    args = {"max_upload_mb": a.max_upload_mb, "solver_replicas": a.solver_replicas, "cache_mb": a.cache_mb,
+            "wait_s": a.wait_s}
     serve.run(build_app(args), name="bess-ray", route_prefix="/")
     print(f"bess-ray API on http://{a.host}:{a.port} (docs at /docs); Ctrl-C stops it", flush=True)
     try:
@@ -266,6 +267,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
     p.add_argument("--solver-replicas", type=int, default=1, help="solver replicas, one CPU each")
     p.add_argument("--max-upload-mb", type=float, default=50.0)
+    p.add_argument("--cache-mb", type=float, default=512.0, help="memory limit of the scenario cache")
+    p.add_argument("--wait-s", type=float, default=10.0,
+                   help="a job finished within this is answered at once, a longer one with 202 and its id")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("keys", help="API keys for the HTTP API: create, list, revoke")

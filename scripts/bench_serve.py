@@ -5,16 +5,24 @@ energy plus FCR capacity, on real prices: a different day of 2023 per request (E
 day-ahead prices held over the quarter hours, FCR tender results of 2021 re-stamped onto 2023), so
 no answer can be reused. The clients run in this process (aiohttp) and share the 2 cores with Serve.
 
-Closed loop: `--clients` clients (default 16), each sending its next request when the last one
-answered. Prints p50 / p95 / p99 latency, throughput and errors, and the same for one client alone.
+Three loads, each printing p50 / p95 / p99 latency, throughput and errors:
+- one client alone, each request sent when the last one answered (the latency floor);
+- `--clients` clients (default 16) at once, open loop: each sends at random (Poisson) times at
+  `--rates` requests per second in all, whether or not its earlier requests have answered - the
+  load of many independent operators' tools;
+- the same clients in a closed loop, each sending its next request as soon as the last answered:
+  the saturation throughput. By Little's law its latency is clients / throughput, so it shows
+  capacity rather than the latency a request sees at a given load.
 
-    python scripts/bench_serve.py                    # 16 clients, 20 s, plus one client alone
-    python scripts/bench_serve.py --clients 16 --seconds 60 --solver-replicas 2
+    python scripts/bench_serve.py                    # 16 clients, 20 s per load
+    python scripts/bench_serve.py --rates 10 20 40 --seconds 60 --solver-replicas 2
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import random
 import socket
 import sys
 import tempfile
@@ -47,47 +55,67 @@ def bodies(days: int = 300) -> list[dict]:
     return out
 
 
-async def run_clients(url: str, token: str, payloads: list[dict], clients: int, seconds: float) -> dict:
+async def run_clients(url: str, token: str, payloads: list[dict], clients: int, seconds: float,
+                      rate: float | None = None) -> dict:
+    """Closed loop without `rate`; open loop at `rate` requests per second over all clients with it."""
     import aiohttp
 
     latencies: list[float] = []
-    errors: dict[int, int] = {}
-    headers = {"Authorization": f"Bearer {token}"}
+    errors: dict[str, int] = {}
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    encoded = [json.dumps(b).encode() for b in payloads]
     deadline = time.perf_counter() + seconds
     counter = iter(range(10**9))
+    rng = random.Random(7)
 
-    async def client(session: aiohttp.ClientSession) -> None:
-        while time.perf_counter() < deadline:
-            body = payloads[next(counter) % len(payloads)]
-            t = time.perf_counter()
-            async with session.post(url + "/v1/schedules", json=body, headers=headers) as r:
+    async def send(session: aiohttp.ClientSession) -> None:
+        body = encoded[next(counter) % len(encoded)]
+        t = time.perf_counter()
+        try:
+            async with session.post(url + "/v1/schedules", data=body, headers=headers) as r:
                 await r.read()
                 if r.status != 200:
-                    errors[r.status] = errors.get(r.status, 0) + 1
-                    continue
-            latencies.append(time.perf_counter() - t)
+                    errors[str(r.status)] = errors.get(str(r.status), 0) + 1
+                    return
+        except aiohttp.ClientError as e:
+            errors[type(e).__name__] = errors.get(type(e).__name__, 0) + 1
+            return
+        latencies.append(time.perf_counter() - t)
 
-    connector = aiohttp.TCPConnector(limit=clients)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    async def client(session: aiohttp.ClientSession) -> None:
+        if rate is None:
+            while time.perf_counter() < deadline:
+                await send(session)
+            return
+        pending = []
+        while True:
+            await asyncio.sleep(rng.expovariate(rate / clients))
+            if time.perf_counter() >= deadline:
+                break
+            pending.append(asyncio.ensure_future(send(session)))
+        await asyncio.gather(*pending)
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         t0 = time.perf_counter()
         await asyncio.gather(*(client(session) for _ in range(clients)))
         wall = time.perf_counter() - t0
     lat = np.array(latencies) * 1000
-    return {"clients": clients, "requests": len(lat), "errors": errors, "throughput": len(lat) / wall,
+    return {"clients": clients, "rate": rate, "requests": len(lat), "errors": errors, "throughput": len(lat) / wall,
             "p50": float(np.percentile(lat, 50)), "p95": float(np.percentile(lat, 95)),
             "p99": float(np.percentile(lat, 99)), "max": float(lat.max())}
 
 
-def show(r: dict) -> None:
-    print(f"  {r['clients']:>2} client(s): {r['requests']} requests, {r['throughput']:.1f} req/s, "
-          f"p50 {r['p50']:.1f} ms, p95 {r['p95']:.1f} ms, p99 {r['p99']:.1f} ms, max {r['max']:.1f} ms, "
-          f"errors {sum(r['errors'].values())} {r['errors'] or ''}")
+def show(label: str, r: dict) -> None:
+    print(f"  {label:<34} {r['requests']:>6} {r['throughput']:>7.1f} {r['p50']:>7.1f} {r['p95']:>7.1f} "
+          f"{r['p99']:>7.1f} {r['max']:>7.1f}   {sum(r['errors'].values())} {r['errors'] or ''}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--rates", type=float, nargs="+", default=[10.0, 20.0, 30.0],
+                    help="open-loop request rates to offer, per second over all clients")
     ap.add_argument("--solver-replicas", type=int, default=None)
     a = ap.parse_args()
 
@@ -110,14 +138,16 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}"
     try:
         asyncio.run(run_clients(url, token, payloads, a.clients, 5.0))  # warm-up: workers, imports, JIT
-        print(f"POST /v1/schedules: one battery, one day at 15 min, DA + FCR, real 2023 prices; "
-              f"{len(payloads)} distinct days; {a.seconds:.0f} s per run")
-        one = asyncio.run(run_clients(url, token, payloads, 1, a.seconds / 2))
-        show(one)
-        many = asyncio.run(run_clients(url, token, payloads, a.clients, a.seconds))
-        show(many)
-        print(f"target with {a.clients} clients: p50 <= 30 ms ({many['p50'] / 30:.2f}x of it), "
-              f"p99 <= 150 ms ({many['p99'] / 150:.2f}x of it), no errors ({sum(many['errors'].values())})")
+        print(f"POST /v1/schedules: one battery, one day at 15 min, DA + FCR, real 2023 prices, {len(payloads)} "
+              f"distinct days; {a.seconds:.0f} s per load; latencies in ms")
+        print(f"  {'load':<34} {'answers':>6} {'req/s':>7} {'p50':>7} {'p95':>7} {'p99':>7} {'max':>7}   errors")
+        show("1 client, closed loop", asyncio.run(run_clients(url, token, payloads, 1, a.seconds)))
+        for rate in a.rates:
+            r = asyncio.run(run_clients(url, token, payloads, a.clients, a.seconds, rate))
+            show(f"{a.clients} clients, open loop, {rate:g} req/s", r)
+            print(f"  {'':<34} target p50 <= 30 ms: {r['p50'] / 30:.2f}x of it; p99 <= 150 ms: "
+                  f"{r['p99'] / 150:.2f}x of it")
+        show(f"{a.clients} clients, closed loop", asyncio.run(run_clients(url, token, payloads, a.clients, a.seconds)))
     finally:
         serve.shutdown()
         ray.shutdown()
