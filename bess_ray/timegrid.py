@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import polars as pl
@@ -82,22 +83,37 @@ class TimeGrid:
     def series(self) -> pl.Series:
         return pl.Series("timestamp", self.timestamps).dt.replace_time_zone("UTC")
 
-    def _local(self, tz: str) -> pl.DataFrame:
-        local = self.series().dt.convert_time_zone(tz)
-        return pl.DataFrame({"date": local.dt.date(), "hour": local.dt.hour(), "minute": local.dt.minute()})
+    def _local(self, tz: str) -> tuple[np.ndarray, np.ndarray]:
+        """(local day as datetime64[D], local minute of the day) of each interval start."""
+        ts = self.timestamps.astype("datetime64[m]")
+        offset = _utc_offset_min(ts[0], tz)
+        # a window of up to a week with the same offset at both ends holds no DST change (they are
+        # months apart): plain arithmetic, which the API's one-day schedules need in microseconds
+        if self.periods * self.resolution_min <= 7 * 1440 and offset == _utc_offset_min(ts[-1], tz):
+            local = ts + np.timedelta64(offset, "m")
+        else:
+            wall = self.series().dt.convert_time_zone(tz).dt.replace_time_zone(None)
+            local = wall.dt.cast_time_unit("us").to_numpy().astype("datetime64[m]")
+        day = local.astype("datetime64[D]")
+        return day, (local - day).astype(np.int64)
 
     def local_days(self, tz: str) -> np.ndarray:
         """Index 0..D-1 of the local calendar day of each interval."""
-        dates = self._local(tz)["date"].to_numpy()
-        return np.unique(dates, return_inverse=True)[1].astype(np.int64)
+        day, _ = self._local(tz)
+        return np.unique(day, return_inverse=True)[1].astype(np.int64)
 
     def blocks(self, tz: str, block_hours: float) -> np.ndarray:
         """Index 0..B-1 of the local-time bid block of each interval (blocks start at local midnight)."""
-        loc = self._local(tz)
-        minutes = loc["hour"].to_numpy().astype(np.int64) * 60 + loc["minute"].to_numpy()
+        local_day, minutes = self._local(tz)
         block_min = max(int(round(block_hours * 60)), self.resolution_min)
-        day = np.unique(loc["date"].to_numpy(), return_inverse=True)[1].astype(np.int64)
+        day = np.unique(local_day, return_inverse=True)[1].astype(np.int64)
         key = day * (1440 // block_min + 1) + minutes // block_min
         # keys are monotone in time, so consecutive-run numbering keeps blocks contiguous
         return np.concatenate([[0], np.cumsum(key[1:] != key[:-1])]).astype(np.int64)
 
+
+
+def _utc_offset_min(t: np.datetime64, tz: str) -> int:
+    """Minutes the zone's clock is ahead of UTC at instant `t`."""
+    instant = t.astype("datetime64[s]").astype(datetime).replace(tzinfo=timezone.utc)
+    return int(instant.astimezone(ZoneInfo(tz)).utcoffset().total_seconds() // 60)

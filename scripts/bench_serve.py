@@ -13,6 +13,8 @@ Three loads, each printing p50 / p95 / p99 latency, throughput and errors:
 - the same clients in a closed loop, each sending its next request as soon as the last answered:
   the saturation throughput. By Little's law its latency is clients / throughput, so it shows
   capacity rather than the latency a request sees at a given load.
+The last two columns are medians the API reports in its Server-Timing header: the solve itself
+(build, HiGHS, encoding the answer) and the ingress's whole call to the solver deployment.
 
     python scripts/bench_serve.py                    # 16 clients, 20 s per load
     python scripts/bench_serve.py --rates 10 20 40 --seconds 60 --solver-replicas 2
@@ -61,6 +63,7 @@ async def run_clients(url: str, token: str, payloads: list[dict], clients: int, 
     import aiohttp
 
     latencies: list[float] = []
+    parts: list[tuple[float, float]] = []  # the server's own: the solve, and the call to the solver
     errors: dict[str, int] = {}
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     encoded = [json.dumps(b).encode() for b in payloads]
@@ -77,6 +80,8 @@ async def run_clients(url: str, token: str, payloads: list[dict], clients: int, 
                 if r.status != 200:
                     errors[str(r.status)] = errors.get(str(r.status), 0) + 1
                     return
+                timing = dict(p.strip().split(";dur=") for p in r.headers["server-timing"].split(","))
+                parts.append((float(timing["solve"]), float(timing["solver-call"])))
         except aiohttp.ClientError as e:
             errors[type(e).__name__] = errors.get(type(e).__name__, 0) + 1
             return
@@ -102,12 +107,14 @@ async def run_clients(url: str, token: str, payloads: list[dict], clients: int, 
     lat = np.array(latencies) * 1000
     return {"clients": clients, "rate": rate, "requests": len(lat), "errors": errors, "throughput": len(lat) / wall,
             "p50": float(np.percentile(lat, 50)), "p95": float(np.percentile(lat, 95)),
-            "p99": float(np.percentile(lat, 99)), "max": float(lat.max())}
+            "p99": float(np.percentile(lat, 99)), "max": float(lat.max()),
+            "solve": float(np.median([p[0] for p in parts])), "solver_call": float(np.median([p[1] for p in parts]))}
 
 
 def show(label: str, r: dict) -> None:
     print(f"  {label:<34} {r['requests']:>6} {r['throughput']:>7.1f} {r['p50']:>7.1f} {r['p95']:>7.1f} "
-          f"{r['p99']:>7.1f} {r['max']:>7.1f}   {sum(r['errors'].values())} {r['errors'] or ''}")
+          f"{r['p99']:>7.1f} {r['max']:>7.1f} {r['solve']:>7.1f} {r['solver_call']:>7.1f}   "
+          f"{sum(r['errors'].values())} {r['errors'] or ''}")
 
 
 def main() -> None:
@@ -140,7 +147,8 @@ def main() -> None:
         asyncio.run(run_clients(url, token, payloads, a.clients, 5.0))  # warm-up: workers, imports, JIT
         print(f"POST /v1/schedules: one battery, one day at 15 min, DA + FCR, real 2023 prices, {len(payloads)} "
               f"distinct days; {a.seconds:.0f} s per load; latencies in ms")
-        print(f"  {'load':<34} {'answers':>6} {'req/s':>7} {'p50':>7} {'p95':>7} {'p99':>7} {'max':>7}   errors")
+        print(f"  {'load':<34} {'answers':>6} {'req/s':>7} {'p50':>7} {'p95':>7} {'p99':>7} {'max':>7} "
+              f"{'solve':>7} {'solver':>7}   errors")
         show("1 client, closed loop", asyncio.run(run_clients(url, token, payloads, 1, a.seconds)))
         for rate in a.rates:
             r = asyncio.run(run_clients(url, token, payloads, a.clients, a.seconds, rate))

@@ -13,13 +13,14 @@ from . import highs
 from .blocks import Locks, build
 from .diagnose import diagnose, explain
 from .result import OptimizationResult, build_result
+from .warm import WarmSolver
 
 
 def optimize(site: Site | str | Path | dict, prices=None, *, reserve_prices=None, start=None, end=None,
              resolution: str | int = "15min", products=None, binaries: bool = False,
              backend: str = "highs", pyomo_hook: Callable | None = None, locks: Locks | None = None,
              fill: str | None = None, market: MarketPrices | None = None, threads: int = 1,
-             time_limit: float | None = None) -> OptimizationResult:
+             time_limit: float | None = None, warm: WarmSolver | None = None) -> OptimizationResult:
     """Optimise a site's schedule over a window with perfect knowledge of the given prices.
 
     site: a Site, a YAML path or a dict. prices: day-ahead source (path, 'sample:NAME',
@@ -27,7 +28,9 @@ def optimize(site: Site | str | Path | dict, prices=None, *, reserve_prices=None
     sources (`PRODUCT=REF` or a dict). products: a kernel name ('da_plus_fcr_afrr') or a list;
     default: the site's `markets.products`. binaries: forbid simultaneous charge and discharge
     (MIP). backend: 'highs' (direct, fast) or 'pyomo' (the bridge; `pyomo_hook(model)` may add
-    constraints). market: prices already on a grid (skips reading files).
+    constraints). market: prices already on a grid (skips reading files). warm: a WarmSolver kept
+    between calls: a problem of the same structure as its last one (another day of the same site)
+    only hands over costs and bounds and restarts HiGHS from the last basis.
     Raises ConfigError, DataError or InfeasibleError with an explanation.
     """
     base_dir = None
@@ -47,7 +50,10 @@ def optimize(site: Site | str | Path | dict, prices=None, *, reserve_prices=None
     t0 = time.perf_counter()
     f = build(site, market, site.markets.products, binaries=binaries, locks=locks)
     lp = f.lp.assemble()
-    if backend == "highs":
+    if backend == "highs" and warm is not None:
+        build_seconds = time.perf_counter() - t0
+        sol = warm.solve(lp)
+    elif backend == "highs":
         h = highs.new_highs(threads, time_limit)
         highs.pass_model(h, lp)
         build_seconds = time.perf_counter() - t0

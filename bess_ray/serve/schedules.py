@@ -18,6 +18,7 @@ from ..config import Site
 from ..data.market import MarketPrices
 from ..markets import PRODUCTS, parse_products
 from ..optimize import optimize
+from ..optimize.warm import WarmSolver
 from ..timegrid import TimeGrid, parse_resolution
 
 MAX_INTERVALS = 35_136  # a leap year at 15 minutes; a longer window belongs in a backtest or simulation
@@ -115,10 +116,10 @@ def _inline_market(p: InlinePrices, resolution: str) -> MarketPrices | None:
                         {k: "request" for k in prices})
 
 
-def solve_schedule(req: ScheduleRequest) -> dict:
+def solve_schedule(req: ScheduleRequest, warm: WarmSolver | None = None) -> dict:
     """Optimise the request's site; raises ConfigError / DataError / InfeasibleError naming the problem.
     Stored scenarios are read from the embedded store (BESS_RAY_HOME). The answer's `schedule` is a
-    polars frame (see `answer_json`)."""
+    polars frame (see `answer_json`). `warm` keeps HiGHS warm between requests of one structure."""
     site = Site.from_dict(req.site, "site")
     if req.prices is not None:
         p = req.prices
@@ -133,12 +134,12 @@ def solve_schedule(req: ScheduleRequest) -> dict:
             if req.products is not None:
                 site = site.with_products(parse_products(req.products))
             market.require(site.markets.products)
-            result = optimize(site, market=market)
+            result = optimize(site, market=market, warm=warm)
     else:
         s = req.scenario
         reserves = [_ref(r) for r in s.reserves]
         result = optimize(site, _ref(s.day_ahead), reserve_prices=reserves or None, start=s.start, end=s.end,
-                          products=req.products, resolution=req.resolution)
+                          products=req.products, resolution=req.resolution, warm=warm)
     summary = result.summary
     return {"status": summary["status"], "revenue_eur": summary["revenue_eur"],
             "revenue_by_product_eur": summary["revenue_by_product_eur"],

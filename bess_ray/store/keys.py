@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import secrets
 import sqlite3
-from contextlib import closing
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -61,12 +61,17 @@ class KeyStore:
     def __init__(self, root: str | Path | None = None) -> None:
         self.root = Path(root) if root else home()
         self.root.mkdir(parents=True, exist_ok=True)
-        with closing(self._connect()) as db, db:
+        self._local = threading.local()
+        with self._db() as db:
             for statement in SCHEMA:
                 db.execute(statement)
 
-    def _connect(self) -> sqlite3.Connection:
-        return connect(self.root)
+    def _db(self) -> sqlite3.Connection:
+        """This thread's connection, kept open: the API verifies a key and audits on every request."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = connect(self.root)
+        return db
 
     def create(self, role: str, name: str = "") -> tuple[str, dict]:
         """A new key: (the key itself, shown only now; its record)."""
@@ -75,18 +80,18 @@ class KeyStore:
         key_id = secrets.token_hex(4)
         key = f"{PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
         record = {"id": key_id, "name": name, "role": role, "created_utc": _now(), "revoked_utc": None}
-        with closing(self._connect()) as db, db:
+        with self._db() as db:
             db.execute("INSERT INTO api_keys (id, name, role, sha256, created_utc) VALUES (?, ?, ?, ?, ?)",
                        (key_id, name, role, _digest(key), record["created_utc"]))
         return key, record
 
     def list(self) -> list[dict]:
-        with closing(self._connect()) as db:
+        with self._db() as db:
             rows = db.execute("SELECT id, name, role, created_utc, revoked_utc FROM api_keys ORDER BY created_utc")
             return [dict(r) for r in rows]
 
     def revoke(self, key_id: str) -> bool:
-        with closing(self._connect()) as db, db:
+        with self._db() as db:
             cur = db.execute("UPDATE api_keys SET revoked_utc = ? WHERE id = ? AND revoked_utc IS NULL",
                              (_now(), key_id))
             return cur.rowcount == 1
@@ -96,7 +101,7 @@ class KeyStore:
         parts = key.split("_", 2)
         if len(parts) != 3 or parts[0] != PREFIX:
             return None
-        with closing(self._connect()) as db:
+        with self._db() as db:
             row = db.execute("SELECT id, name, role, sha256, created_utc, revoked_utc FROM api_keys WHERE id = ?",
                              (parts[1],)).fetchone()
         if row is None or row["revoked_utc"] is not None or not hmac.compare_digest(row["sha256"], _digest(key)):
@@ -106,12 +111,12 @@ class KeyStore:
     def audit(self, key_id: str | None, role: str | None, action: str, target: str, status: int,
               request_id: str) -> None:
         """Append one entry: who (key and role), what (action on target, the answer's status), when."""
-        with closing(self._connect()) as db, db:
+        with self._db() as db:
             db.execute("INSERT INTO audit_log (at_utc, key_id, role, action, target, status, request_id) "
                        "VALUES (?, ?, ?, ?, ?, ?, ?)", (_now(), key_id, role, action, target, status, request_id))
 
     def audit_log(self, limit: int = 100) -> list[dict]:
         """The newest entries first."""
-        with closing(self._connect()) as db:
+        with self._db() as db:
             rows = db.execute("SELECT * FROM audit_log ORDER BY seq DESC LIMIT ?", (limit,))
             return [dict(r) for r in rows]

@@ -43,3 +43,18 @@ def test_grid_and_resolution():
     assert g.periods == 96 and g.dt_hours == 0.25
     with pytest.raises(ValueError, match="not aligned"):
         TimeGrid.from_range("2023-01-01T00:10Z", "2023-01-02", "15min")
+
+
+@pytest.mark.parametrize("tz", ["Europe/Berlin", "Europe/Stockholm", "Europe/London"])
+@pytest.mark.parametrize("start, periods", [("2023-03-25T23:00", 96), ("2023-10-28T22:00", 100),
+                                            ("2023-06-01T00:00", 96), ("2023-03-20T00:15", 672),
+                                            ("2023-10-29T00:45", 700), ("2023-01-01T00:00", 35040)])
+def test_local_blocks_and_days_match_the_zone_database_across_dst(tz, start, periods):
+    # the short-window shortcut (a fixed offset) must agree with a full time-zone conversion
+    grid = TimeGrid(np.datetime64(start, "us"), periods, 15)
+    local = grid.series().dt.convert_time_zone(tz)
+    day = np.unique(local.dt.date().to_numpy(), return_inverse=True)[1]
+    minutes = local.dt.hour().to_numpy().astype(int) * 60 + local.dt.minute().to_numpy()
+    key = day * 7 + minutes // 240
+    blocks = np.concatenate([[0], np.cumsum(key[1:] != key[:-1])])
+    assert (grid.local_days(tz) == day).all() and (grid.blocks(tz, 4) == blocks).all()

@@ -225,3 +225,18 @@ def test_pv_assets_are_accepted_and_named_as_not_dispatched():
     site = site_dict(battery(), dict(type="pv", id="pv1", capacity_mw=3.0, profile="sample:DE_SOLAR_2024"))
     r = run(site, {"da": [10.0, 50.0]})
     assert r.summary["not_dispatched"] == ["pv1"] and "pv1 (PV / wind) not dispatched yet" in r.describe()
+
+
+def test_a_warm_solver_reuses_the_model_across_days_with_the_same_optimum():
+    from bess_ray.optimize.warm import WarmSolver
+
+    site = site_dict(products=("da", "fcr"))
+    rng = np.random.default_rng(3)
+    warm = WarmSolver()
+    for day in range(6):
+        prices = {"da": rng.normal(80, 40, 24), "fcr": rng.uniform(2, 20, 24)}
+        start = f"2023-03-{6 + day:02d}T00:00Z"
+        cold = optimize(Site.from_dict(site), market=market(prices, start))
+        hot = optimize(Site.from_dict(site), market=market(prices, start), warm=warm)
+        assert hot.revenue_eur == pytest.approx(cold.revenue_eur, abs=1e-6)
+    assert (warm.rebuilds, warm.reuses) == (1, 5)
