@@ -22,7 +22,7 @@ import ray
 import yaml
 from ray import serve
 
-from ..errors import BessRayError
+from ..errors import BessRayError, ConfigError
 from ..store.jobs import FINISHED, JobStore
 from ..store.scenarios import ScenarioStore
 from .refs import check_refs
@@ -96,7 +96,7 @@ class Jobs:
             return {"error": (422, str(e))}
         job = self.store.create(kind, config.get("name", ""), owner, request_id, total, unit)
         if sweep_spec is not None:
-            sweep_spec.rename(self.store.folder(job["id"]) / "spec.yaml")
+            (self.store.folder(job["id"]) / "spec.yaml").write_text(sweep_spec)
         task = asyncio.ensure_future(self._run(job["id"], kind, config))
         self.tasks[job["id"]] = task
         try:
@@ -105,7 +105,7 @@ class Jobs:
             pass
         return {"job": self.store.get(job["id"])}
 
-    def _size(self, kind: str, config: dict) -> tuple[int, str, Path | None]:
+    def _size(self, kind: str, config: dict) -> tuple[int, str, str | None]:
         """The job's size in its progress unit; a sweep's spec is expanded here, so a bad one fails
         before a job exists."""
         if kind == "backtest":
@@ -120,9 +120,14 @@ class Jobs:
         from ..sweep.case import first_backtest_day
         from ..sweep.spec import load_sweep
 
-        tmp = Path(tempfile.mkdtemp(prefix="sweep_spec_")) / "spec.yaml"
-        tmp.write_text(yaml.safe_dump(config, sort_keys=False))
-        return len(load_sweep(tmp, first_day=first_backtest_day).cases), "cases", tmp
+        text = yaml.safe_dump(config, sort_keys=False)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "spec.yaml"
+            path.write_text(text)
+            try:
+                return len(load_sweep(path, first_day=first_backtest_day).cases), "cases", text
+            except ConfigError as e:  # name the request's body, not a temporary file
+                raise ConfigError(str(e).replace(f"{path}: ", "").replace(str(path), "the sweep")) from None
 
     async def _run(self, job_id: str, kind: str, config: dict) -> None:
         try:

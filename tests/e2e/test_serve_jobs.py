@@ -128,6 +128,11 @@ def test_bad_job_bodies_and_ids_are_4xx(api):
             "sizings": {"1h": {"power_mw": -1.0}}}
     status, answer = call(api, "POST", "/v1/sweeps", spec, role="analyst")
     assert status == 422 and "sizings.1h.power_mw" in json.dumps(answer["detail"]), answer
+    spec["sizings"] = {"1h": {"power_mw": 1.0}}
+    spec["strategies"] = {"odd": {"workflow": "da_plus_nothing"}}
+    status, answer = call(api, "POST", "/v1/sweeps", spec, role="analyst")
+    assert status == 422 and "strategy=odd" in answer["detail"] and "workflow" in answer["detail"], answer
+    assert "/tmp" not in answer["detail"] and "spec.yaml" not in answer["detail"]
     assert call(api, "GET", "/v1/backtests/ba_0000", role="viewer")[0] == 404
     assert call(api, "GET", "/v1/nothings/ba_0000", role="viewer")[0] == 422
     status, job = call(api, "POST", "/v1/backtests", backtest_body(days=1), role="analyst")
