@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import json
 import random
 import socket
@@ -124,6 +125,8 @@ def main() -> None:
     ap.add_argument("--rates", type=float, nargs="+", default=[10.0, 20.0, 30.0],
                     help="open-loop request rates to offer, per second over all clients")
     ap.add_argument("--solver-replicas", type=int, default=None)
+    ap.add_argument("--client-nice", type=int, default=0,
+                    help="run the clients at this niceness (Ray's workers run at 15; 0 gives them priority)")
     a = ap.parse_args()
 
     import ray
@@ -143,6 +146,8 @@ def main() -> None:
     serve.run(build_app(args), name="bess-ray", route_prefix="/")
     token = KeyStore(Path(home)).create("analyst", "bench")[0]
     url = f"http://127.0.0.1:{port}"
+    if a.client_nice:  # Ray runs its workers (proxy, replicas) at niceness 15: the same for the clients
+        os.nice(a.client_nice)
     try:
         asyncio.run(run_clients(url, token, payloads, a.clients, 5.0))  # warm-up: workers, imports, JIT
         print(f"POST /v1/schedules: one battery, one day at 15 min, DA + FCR, real 2023 prices, {len(payloads)} "

@@ -157,8 +157,9 @@ def _view(job: dict, result: bool = False) -> dict:
     return view
 
 
+# internal deployments log no access lines: the ingress logs each request once
 @serve.deployment(ray_actor_options={"num_cpus": 1, "runtime_env": {"env_vars": {"POLARS_MAX_THREADS": "1"}}},
-                  max_ongoing_requests=16)
+                  max_ongoing_requests=16, logging_config={"enable_access_log": False})
 class Solver:
     """Runs the LPs off the ingress's event loop: one solve at a time per replica (one CPU, one HiGHS
     thread), so concurrent requests queue here instead of thrashing the CPU."""

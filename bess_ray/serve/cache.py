@@ -30,7 +30,8 @@ def series_from_entry(name: str, entry: dict) -> Series:
                   entry["units"])
 
 
-@serve.deployment(ray_actor_options={"num_cpus": 0}, num_replicas=1, max_ongoing_requests=256)
+@serve.deployment(ray_actor_options={"num_cpus": 0}, num_replicas=1, max_ongoing_requests=256,
+                  logging_config={"enable_access_log": False})
 class ScenarioCache:
     def __init__(self, home: str | None = None, limit_mb: float = 512.0) -> None:
         self.store = ScenarioStore(home)
