@@ -141,6 +141,7 @@ class Jobs:
             else:
                 self.store.update(job_id, status="failed", error=f"{type(e).__name__}: {e}".splitlines()[0])
         finally:
+            self.cancelled.discard(job_id)
             self.tasks.pop(job_id, None)
             self.generators.pop(job_id, None)
             self.stops.pop(job_id, None)
