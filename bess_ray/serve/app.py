@@ -1,9 +1,9 @@
-"""The HTTP API on Ray Serve: a FastAPI ingress (auth, audit, validation, scenarios) and a solver
-deployment that runs the LPs, so a long solve never stalls the event loop.
+"""The HTTP API on Ray Serve: the FastAPI ingress (routes, auth, audit, validation, scenarios, job
+records) and the solver deployment that runs the LPs of /v1/schedules, so a long solve never stalls
+the event loop. Jobs (`jobs.py`) and the scenario cache (`cache.py`) are deployments of their own.
 
 `build_app(args)` is the application builder named in deployments/serve.yaml; `bess-ray serve`
-runs it locally. args: `home` (the embedded store: scenarios, API keys, audit log; default
-BESS_RAY_HOME), `max_upload_mb` (default 50), `solver_replicas` (default 1; serve.yaml autoscales).
+runs it locally (its arguments are in its docstring).
 """
 
 import asyncio
@@ -22,21 +22,23 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from .. import __version__
+from ..backtest.config import BacktestConfig
+from ..data.series import stored_scenarios
 from ..errors import BessRayError, InfeasibleError
 from ..optimize.warm import WarmSolver
+from ..simulate.config import SimulationConfig
 from ..store.jobs import FINISHED, JobStore
 from ..store.keys import KeyStore, allows
-from ..backtest.config import BacktestConfig
-from ..simulate.config import SimulationConfig
 from ..sweep.spec import SweepSpec
-from ..data.series import stored_scenarios
 from .cache import ScenarioCache, series_from_entry
 from .jobs import Jobs
 from .schedules import ScheduleAnswer, ScheduleRequest, answer_json, solve_schedule
 
 api = FastAPI(title="bess-ray", version=__version__,
-              description="Battery storage schedules on real market data. Every endpoint but /healthz "
-                          "needs an API key (`bess-ray keys create --role ROLE`) as a bearer token.")
+              description="Battery storage on real market data: schedules, backtests, simulations, sweeps "
+                          "and price scenarios. Every endpoint that reads or writes data needs an API key "
+                          "(`bess-ray keys create --role ROLE`) as a bearer token; /healthz and these docs "
+                          "do not.")
 FORMATS = {"text/csv": ".csv", "application/vnd.apache.parquet": ".parquet", "application/octet-stream": ".parquet"}
 
 
