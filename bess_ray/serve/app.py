@@ -66,8 +66,8 @@ async def _bad_input(request: Request, exc: BessRayError):
 
 class _RequestIdMetricsAudit:
     """Pure ASGI middleware (Starlette's BaseHTTPMiddleware costs a task and a stream per request):
-    a request id for every request (X-Request-ID, echoed back), Prometheus counts and latency, and an
-    audit entry for every write, allowed or not, written before the answer leaves."""
+    the request id (X-Request-ID, the client's or Serve's) in the request's state, Prometheus counts
+    and latency, and an audit entry for every write, allowed or not, written before the answer leaves."""
 
     def __init__(self, app) -> None:
         self.app = app
@@ -91,8 +91,7 @@ class _RequestIdMetricsAudit:
                     # a SQLite commit: in a thread, so the event loop serves other requests meanwhile
                     await asyncio.to_thread(ingress.keys.audit, key.get("id"), key.get("role"), scope["method"],
                                             scope["path"], status, request_id)
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
-            await send(message)
+            await send(message)  # Serve's proxy echoes the X-Request-ID it put on the request
 
         await self.app(scope, receive, send_with_id)
 

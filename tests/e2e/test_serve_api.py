@@ -151,6 +151,10 @@ def test_every_write_is_audited_with_key_and_request_id(api):
     viewer = api["keys"].verify(api["tokens"]["viewer"])
     assert (entry["key_id"], entry["role"], entry["action"], entry["target"], entry["status"]) == \
         (viewer["id"], "viewer", "DELETE", "/v1/scenarios/nothing", 403)
+    # without one, the request gets an id: once in the answer, and the same in the audit log
+    status, _, headers = call(api, "DELETE", "/v1/scenarios/nothing", role="analyst", answer_headers=True)
+    assert status == 404 and len(headers.get_all("x-request-id")) == 1
+    assert api["keys"].audit_log(1)[0]["request_id"] == headers["x-request-id"]
 
 
 def test_metrics_count_requests(api):
