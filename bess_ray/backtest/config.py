@@ -23,6 +23,10 @@ class Window(StrictModel):
     start: date = Field(description="first local delivery day")
     end: date = Field(description="day after the last local delivery day")
 
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days
+
     @model_validator(mode="after")
     def _order(self) -> "Window":
         if self.end <= self.start:

@@ -10,7 +10,7 @@ import polars as pl
 from ..errors import DataError
 from ..markets import PRODUCTS, get_zone
 from ..timegrid import TimeGrid, iso, to_utc
-from .series import Series, read_series
+from .series import Series, read_series, split_product
 
 
 @dataclass
@@ -114,7 +114,7 @@ def product_series(zone: str, products, prices, reserve_prices=None, fill: str |
     da_sources = prices if isinstance(prices, (list, tuple)) else [prices]
     out = {"da": _join([_as_series(src, "da", zone, fill, base_dir) for src in da_sources], "da")}
     entries = list(reserve_prices.items()) if isinstance(reserve_prices, dict) else \
-        [_split_entry(x) for x in (reserve_prices or [])]
+        [split_product(x) for x in (reserve_prices or [])]
     wanted = [p for p in products if PRODUCTS[p].is_reserve]
     found: dict[str, list[Series]] = {}
     for product, src in entries:
@@ -155,10 +155,3 @@ def _join(parts: list[Series], column: str) -> Series:
     frame = frame.filter(pl.col("timestamp") >= pl.col("end").shift(1).fill_null(pl.col("timestamp")))
     return Series(frame, min(p.resolution_min for p in parts), " + ".join(p.source for p in parts),
                   parts[0].report, {column: parts[0].units.get(column, "")})
-
-
-def _split_entry(entry) -> tuple[str | None, object]:
-    if isinstance(entry, str) and "=" in entry.split(":")[0]:
-        product, ref = entry.split("=", 1)
-        return product.strip(), ref.strip()
-    return None, entry

@@ -187,6 +187,25 @@ def _generic(raw: pl.DataFrame, product: str | None, column: str | None, unit: s
 
 
 # ---------------------------------------------------------------------------------------- entry point
+RESTAMP = re.compile(r"(.+)@(?:(\d{4}):)?(\d{4})")  # REF@YEAR or REF@FROM:TO
+
+
+def split_product(entry) -> tuple[str | None, object]:
+    """'PRODUCT=REF' -> (PRODUCT, REF); anything else -> (None, entry)."""
+    if isinstance(entry, str) and "=" in entry.split(":")[0]:
+        product, ref = entry.split("=", 1)
+        return product.strip(), ref.strip()
+    return None, entry
+
+
+def base_ref(entry: str) -> str:
+    """A reference without its `PRODUCT=` prefix and `@YEAR` re-stamp: 'sample:NAME', 'scenario:NAME'
+    or a path."""
+    ref = str(split_product(entry)[1])
+    m = RESTAMP.fullmatch(ref)
+    return m.group(1) if m else ref
+
+
 def resolve(ref: str | Path, base_dir: Path | None = None) -> tuple[Path | None, dict, str]:
     """Reference -> (path or None for a stored scenario, default options, display name).
 
@@ -194,7 +213,7 @@ def resolve(ref: str | Path, base_dir: Path | None = None) -> tuple[Path | None,
     `transforms.restamp_year`: `sample:FCR_2021@2023`.
     """
     text = str(ref)
-    m = re.fullmatch(r"(.+)@(?:(\d{4}):)?(\d{4})", text)
+    m = RESTAMP.fullmatch(text)
     if m:
         path, opts, _ = resolve(m.group(1), base_dir)
         opts["restamp"] = (int(m.group(2)) if m.group(2) else None, int(m.group(3)))
@@ -266,7 +285,7 @@ def _read(path, defaults, source, product, column, unit, tz, zone, fill) -> Seri
     if path is None:
         from ..store.scenarios import ScenarioStore
 
-        name = source.removeprefix("scenario:").split("@")[0]
+        name = base_ref(source).removeprefix("scenario:")
         loader = _stored.get()
         series = (loader and loader(name)) or ScenarioStore().load(name)
         return _restamped(series, defaults.get("restamp"), zone, source)

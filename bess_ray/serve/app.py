@@ -29,6 +29,7 @@ from ..optimize.warm import WarmSolver
 from ..simulate.config import SimulationConfig
 from ..store.jobs import FINISHED, JobStore
 from ..store.keys import KeyStore, allows
+from ..store.scenarios import ScenarioExists, ScenarioStore
 from ..sweep.spec import SweepSpec
 from .cache import ScenarioCache, series_from_entry
 from .jobs import Jobs
@@ -97,6 +98,11 @@ class _RequestIdMetricsAudit:
 
 
 api.add_middleware(_RequestIdMetricsAudit)
+
+
+def _reason(e: Exception) -> str:
+    """The message of an error about the input (a KeyError's str() would add quotes)."""
+    return e.args[0] if isinstance(e, KeyError) and e.args else str(e)
 
 
 def _role(needed: str):
@@ -183,7 +189,7 @@ class Solver:
         except InfeasibleError as e:
             return {"status": 422, "detail": {"reason": str(e), "families": e.families}}
         except (BessRayError, KeyError, ValueError) as e:
-            return {"status": 422, "detail": e.args[0] if isinstance(e, KeyError) and e.args else str(e)}
+            return {"status": 422, "detail": _reason(e)}
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=64,
@@ -192,8 +198,6 @@ class Solver:
 class Ingress:
     def __init__(self, solver: DeploymentHandle, jobs: DeploymentHandle, cache: DeploymentHandle,
                  home: str | None = None, max_upload_mb: float = 50.0, wait_s: float = 10.0) -> None:
-        from ..store.scenarios import ScenarioStore
-
         self.solver = solver
         self.jobs = jobs
         self.cache = cache
@@ -262,8 +266,7 @@ class Ingress:
                                                  fill=fill)
                 meta = self.scenarios.add(name, series, zone=zone, description=description, replace=replace)
             except (BessRayError, KeyError, ValueError) as e:
-                status = 409 if "exists" in str(e) else 422
-                raise HTTPException(status, e.args[0] if isinstance(e, KeyError) and e.args else str(e)) from None
+                raise HTTPException(409 if isinstance(e, ScenarioExists) else 422, _reason(e)) from None
         if replace and await self.cache.unload.remote(name):  # never serve the old version from memory
             await self.cache.load.remote(name)
         return {**meta, "report": str(series.report)}

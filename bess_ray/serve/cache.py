@@ -7,7 +7,6 @@ scenarios are unloaded first. Unknown names and scenarios larger than the whole 
 """
 import time
 from collections import OrderedDict
-from datetime import datetime, timezone
 
 import polars as pl
 import ray
@@ -15,11 +14,8 @@ from ray import serve
 
 from ..data.quality import DataReport
 from ..data.series import Series
+from ..store import utc_iso
 from ..store.scenarios import ScenarioStore
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def series_from_entry(name: str, entry: dict) -> Series:
@@ -55,7 +51,7 @@ class ScenarioCache:
             self.evictions += 1
         self.entries[name] = {"table": [ray.put(table)], "bytes": table.nbytes, "rows": table.num_rows,
                               "resolution_min": meta["resolution_min"], "units": meta["columns"],
-                              "sha256": meta["sha256"], "loaded_utc": _now(), "hits": 0, "last_used": time.time()}
+                              "loaded_utc": utc_iso(), "hits": 0, "last_used": time.time()}
         return {"entry": self._show(name), "evicted": evicted}
 
     def unload(self, name: str) -> bool:
@@ -88,5 +84,4 @@ class ScenarioCache:
         e = self.entries[name]
         return {"name": name, "bytes": e["bytes"], "rows": e["rows"], "resolution_min": e["resolution_min"],
                 "loaded_utc": e["loaded_utc"], "hits": e["hits"],
-                "last_used_utc": datetime.fromtimestamp(e["last_used"], timezone.utc).isoformat(timespec="seconds")
-                .replace("+00:00", "Z")}
+                "last_used_utc": utc_iso(e["last_used"])}

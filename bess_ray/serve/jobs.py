@@ -16,6 +16,7 @@ import queue
 import tempfile
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import ray
@@ -28,6 +29,8 @@ from ..store.scenarios import ScenarioStore
 from .refs import check_refs
 
 PROGRESS_EVERY_S = 0.5  # the job table is updated at most this often while a job runs
+
+
 @ray.remote(num_returns="streaming", max_retries=0, runtime_env={"env_vars": {"POLARS_MAX_THREADS": "1"}})
 def _run_task(kind: str, config: dict, base_dir: str):
     """Yields ("running",), then ("progress", done, total) events, then ("done", {path: bytes}) with
@@ -43,8 +46,8 @@ def _run_task(kind: str, config: dict, base_dir: str):
                     from ..backtest.run import backtest
 
                     cfg = BacktestConfig.model_validate(config)
-                    days = (cfg.window.end - cfg.window.start).days
-                    backtest(cfg, tmp, progress=lambda d: events.put(("progress", d + 1, days)), base_dir=base_dir)
+                    backtest(cfg, tmp, progress=lambda d: events.put(("progress", d + 1, cfg.window.days)),
+                             base_dir=base_dir)
                 else:
                     from ..cluster.simulate import simulate as simulate_parallel
                     from ..simulate.config import SimulationConfig
@@ -70,6 +73,16 @@ def _run_task(kind: str, config: dict, base_dir: str):
             return
 
 
+@dataclass
+class _Running:
+    """A job this replica is running: its asyncio task, its stop flag (set by a cancel), and the
+    Ray task of a backtest or simulation."""
+
+    task: asyncio.Task | None = None
+    stop: threading.Event = field(default_factory=threading.Event)
+    generator: object = None
+
+
 @serve.deployment(ray_actor_options={"num_cpus": 0}, num_replicas=1, max_ongoing_requests=1000)
 class Jobs:
     """Submits, follows and cancels jobs; their records and files live in the API's store."""
@@ -78,10 +91,7 @@ class Jobs:
         self.store = JobStore(home)
         self.scenarios = ScenarioStore(home)
         self.store.interrupted()
-        self.tasks: dict[str, asyncio.Task] = {}
-        self.generators: dict = {}
-        self.stops: dict[str, threading.Event] = {}
-        self.cancelled: set[str] = set()
+        self.running: dict[str, _Running] = {}
 
     def check_health(self) -> None:
         self.store.list(limit=1)
@@ -97,10 +107,10 @@ class Jobs:
         job = self.store.create(kind, config.get("name", ""), owner, request_id, total, unit)
         if sweep_spec is not None:
             (self.store.folder(job["id"]) / "spec.yaml").write_text(sweep_spec)
-        task = asyncio.ensure_future(self._run(job["id"], kind, config))
-        self.tasks[job["id"]] = task
+        run = self.running[job["id"]] = _Running()
+        run.task = asyncio.ensure_future(self._run(job["id"], kind, config))
         try:
-            await asyncio.wait_for(asyncio.shield(task), wait_s)
+            await asyncio.wait_for(asyncio.shield(run.task), wait_s)
         except asyncio.TimeoutError:
             pass
         return {"job": self.store.get(job["id"])}
@@ -112,7 +122,7 @@ class Jobs:
             from ..backtest.config import BacktestConfig
 
             cfg = BacktestConfig.model_validate(config)
-            return (cfg.window.end - cfg.window.start).days, "days", None
+            return cfg.window.days, "days", None
         if kind == "simulation":
             from ..simulate.config import SimulationConfig
 
@@ -136,21 +146,18 @@ class Jobs:
             else:
                 await self._task(job_id, kind, config)
         except Exception as e:  # noqa: BLE001 - a cancelled task surfaces as an error here
-            if job_id in self.cancelled:
+            if self.running[job_id].stop.is_set():
                 self.store.update(job_id, status="cancelled")
             else:
                 self.store.update(job_id, status="failed", error=f"{type(e).__name__}: {e}".splitlines()[0])
         finally:
-            self.cancelled.discard(job_id)
-            self.tasks.pop(job_id, None)
-            self.generators.pop(job_id, None)
-            self.stops.pop(job_id, None)
+            self.running.pop(job_id, None)
 
     async def _task(self, job_id: str, kind: str, config: dict) -> None:
         parallel = kind == "simulation" and config.get("mode") == "parallel"
         folder = self.store.folder(job_id)
-        generator = _run_task.options(num_cpus=0 if parallel else 1).remote(kind, config, str(folder))
-        self.generators[job_id] = generator
+        generator = self.running[job_id].generator = \
+            _run_task.options(num_cpus=0 if parallel else 1).remote(kind, config, str(folder))
         shown = 0.0
         async for ref in generator:
             event = await ref
@@ -174,7 +181,7 @@ class Jobs:
         from ..sweep.results import rank
 
         folder = self.store.folder(job_id)
-        stop = self.stops[job_id] = threading.Event()
+        stop = self.running[job_id].stop
         self.store.update(job_id, status="running")
         shown = [0.0]
 
@@ -197,15 +204,14 @@ class Jobs:
     async def cancel(self, job_id: str) -> dict | None:
         """Cancel a queued or running job; the record afterwards (None if there is no such job)."""
         job = self.store.get(job_id)
-        if job is None or job["status"] in FINISHED or job_id not in self.tasks:
+        run = self.running.get(job_id)
+        if job is None or job["status"] in FINISHED or run is None:
             return job
-        self.cancelled.add(job_id)
-        if job_id in self.stops:
-            self.stops[job_id].set()
-        elif job_id in self.generators:
-            ray.cancel(self.generators[job_id], force=True)  # a solve in C++ only stops with its process
+        run.stop.set()  # a sweep checks it between cases
+        if run.generator is not None:
+            ray.cancel(run.generator, force=True)  # a solve in C++ only stops with its process
         try:
-            await asyncio.wait_for(asyncio.shield(self.tasks[job_id]), 30)
-        except (asyncio.TimeoutError, KeyError):
+            await asyncio.wait_for(asyncio.shield(run.task), 30)
+        except asyncio.TimeoutError:
             pass
         return self.store.get(job_id)

@@ -2,6 +2,7 @@
 scenarios (`scenario:NAME`), never files of the server, and no custom Python code."""
 import re
 
+from ..data.series import base_ref
 from ..errors import ConfigError
 from ..store.scenarios import ScenarioStore
 
@@ -23,8 +24,7 @@ def check_refs(obj, scenarios: ScenarioStore, path: str = "") -> None:
         for i, v in enumerate(obj):
             check_refs(v, scenarios, f"{path}[{i}]")
     elif isinstance(obj, str):
-        ref = re.sub(r"^[a-z_]+=", "", obj)          # PRODUCT=REF
-        ref = re.sub(r"@(\d{4}:)?\d{4}$", "", ref)    # REF@YEAR
+        ref = base_ref(obj)
         if ref.startswith("sample:"):
             from ..data.samples import sample_path
 

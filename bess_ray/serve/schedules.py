@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..config import Site
 from ..data.market import MarketPrices
+from ..data.series import base_ref
 from ..markets import PRODUCTS, parse_products
 from ..optimize import optimize
 from ..optimize.warm import WarmSolver
@@ -78,7 +79,7 @@ class ScheduleRequest(BaseModel):
         if self.scenario is None:
             return []
         refs = [_ref(self.scenario.day_ahead), *(_ref(r) for r in self.scenario.reserves)]
-        return [r.split("scenario:", 1)[1].split("@")[0] for r in refs if "scenario:" in r]
+        return [ref.removeprefix("scenario:") for ref in map(base_ref, refs) if ref.startswith("scenario:")]
 
 
 class ScheduleAnswer(BaseModel):

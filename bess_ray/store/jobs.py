@@ -9,10 +9,9 @@ from __future__ import annotations
 import json
 import secrets
 from contextlib import closing
-from datetime import datetime, timezone
 from pathlib import Path
 
-from . import connect, home
+from . import connect, home, utc_iso
 
 KINDS = ("backtest", "simulation", "sweep")
 FINISHED = ("done", "failed", "cancelled")
@@ -36,10 +35,6 @@ CREATE TABLE IF NOT EXISTS jobs (
 """
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 class JobStore:
     """Create, update, read and list jobs."""
 
@@ -61,7 +56,7 @@ class JobStore:
         with closing(connect(self.root)) as db, db:
             db.execute("INSERT INTO jobs (id, kind, name, status, owner, request_id, created_utc, total, unit) "
                        "VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
-                       (job_id, kind, name, owner, request_id, _now(), total, unit))
+                       (job_id, kind, name, owner, request_id, utc_iso(), total, unit))
         return self.get(job_id)
 
     def update(self, job_id: str, *, status: str | None = None, done: int | None = None,
@@ -71,9 +66,9 @@ class JobStore:
         if status is not None:
             fields["status"] = status
             if status == "running":
-                fields["started_utc"] = _now()
+                fields["started_utc"] = utc_iso()
             elif status in FINISHED:
-                fields["finished_utc"] = _now()
+                fields["finished_utc"] = utc_iso()
         fields = {k: v for k, v in fields.items() if v is not None}
         with closing(connect(self.root)) as db, db:
             db.execute(f"UPDATE jobs SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?",
@@ -102,5 +97,5 @@ class JobStore:
         with closing(connect(self.root)) as db, db:
             n = db.execute("UPDATE jobs SET status = 'failed', finished_utc = ?, error = ? "
                            "WHERE status IN ('queued', 'running')",
-                           (_now(), "interrupted: the API stopped while this job ran; submit it again")).rowcount
+                           (utc_iso(), "interrupted: the API stopped while this job ran; submit it again")).rowcount
         return n

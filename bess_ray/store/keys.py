@@ -12,11 +12,10 @@ import hmac
 import secrets
 import sqlite3
 import threading
-from datetime import datetime, timezone
 from pathlib import Path
 
 from ..errors import ConfigError
-from . import connect, home
+from . import connect, home, utc_iso
 
 ROLES = ("viewer", "analyst", "operator", "admin")
 PREFIX = "bessray"
@@ -47,10 +46,6 @@ def allows(role: str, needed: str) -> bool:
     return ROLES.index(role) >= ROLES.index(needed)
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -79,7 +74,7 @@ class KeyStore:
             raise ConfigError(f"role: {role!r} is not one of {', '.join(ROLES)}")
         key_id = secrets.token_hex(4)
         key = f"{PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
-        record = {"id": key_id, "name": name, "role": role, "created_utc": _now(), "revoked_utc": None}
+        record = {"id": key_id, "name": name, "role": role, "created_utc": utc_iso(micro=True), "revoked_utc": None}
         with self._db() as db:
             db.execute("INSERT INTO api_keys (id, name, role, sha256, created_utc) VALUES (?, ?, ?, ?, ?)",
                        (key_id, name, role, _digest(key), record["created_utc"]))
@@ -93,7 +88,7 @@ class KeyStore:
     def revoke(self, key_id: str) -> bool:
         with self._db() as db:
             cur = db.execute("UPDATE api_keys SET revoked_utc = ? WHERE id = ? AND revoked_utc IS NULL",
-                             (_now(), key_id))
+                             (utc_iso(micro=True), key_id))
             return cur.rowcount == 1
 
     def verify(self, key: str) -> dict | None:
@@ -113,7 +108,7 @@ class KeyStore:
         """Append one entry: who (key and role), what (action on target, the answer's status), when."""
         with self._db() as db:
             db.execute("INSERT INTO audit_log (at_utc, key_id, role, action, target, status, request_id) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?)", (_now(), key_id, role, action, target, status, request_id))
+                       "VALUES (?, ?, ?, ?, ?, ?, ?)", (utc_iso(micro=True), key_id, role, action, target, status, request_id))
 
     def audit_log(self, limit: int = 100) -> list[dict]:
         """The newest entries first."""

@@ -10,7 +10,6 @@ import json
 import re
 import sqlite3
 from contextlib import closing
-from datetime import datetime, timezone
 from pathlib import Path
 
 import polars as pl
@@ -18,7 +17,7 @@ import polars as pl
 from ..data.quality import DataReport
 from ..data.series import Series
 from ..errors import DataError
-from . import connect, home
+from . import connect, home, utc_iso
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 SCHEMA = """
@@ -39,6 +38,10 @@ CREATE TABLE IF NOT EXISTS scenarios (
 """
 
 
+class ScenarioExists(DataError):
+    """A scenario of that name is stored already (the API answers 409)."""
+
+
 class ScenarioStore:
     """Price and profile scenarios by name: import, list, show, load, delete."""
 
@@ -57,7 +60,7 @@ class ScenarioStore:
         if not NAME.match(name):
             raise DataError(f"scenario name {name!r}: use letters, digits, '_', '.', '-' (at most 100)")
         if not replace and self.get(name) is not None:
-            raise DataError(f"scenario {name!r} exists; delete it first or import with --replace")
+            raise ScenarioExists(f"scenario {name!r} exists; delete it first or import with --replace")
         frame = series.frame.select("timestamp", "end", *series.columns)
         digest = hashlib.sha256(frame.write_ipc(None).getvalue()).hexdigest()
         path = self.data_dir / f"{name}-{digest[:12]}.parquet"
@@ -69,7 +72,7 @@ class ScenarioStore:
             "start_utc": f"{frame['timestamp'].min():%Y-%m-%dT%H:%M:%SZ}",
             "end_utc": f"{frame['end'].max():%Y-%m-%dT%H:%M:%SZ}", "rows": frame.height, "zone": zone,
             "source": series.source, "description": description, "sha256": digest, "file": path.name,
-            "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "created_utc": utc_iso(),
         }
         old = self.get(name)
         try:
