@@ -25,7 +25,7 @@ def cmd_optimize(a: argparse.Namespace) -> int:
 
     result = optimize(a.site, a.prices, reserve_prices=a.reserve_prices, start=a.start, end=a.end,
                       resolution=a.resolution, products=a.products, binaries=a.binaries, backend=a.backend,
-                      fill=a.fill)
+                      fill=a.fill, one_lp=a.one_lp, threads=a.threads)
     out = result.write(a.out, tuple(a.format))
     print(result.describe())
     print(f"wrote {out}/schedule.{a.format[0]}, site_schedule.{a.format[0]}, summary.json")
@@ -215,6 +215,10 @@ def parser() -> argparse.ArgumentParser:
                                       "da_plus_fcrn_fcrd) or a comma list; default: the site's")
     p.add_argument("--binaries", action="store_true", help="forbid simultaneous charge and discharge (MIP)")
     p.add_argument("--backend", choices=["highs", "pyomo"], default="highs")
+    p.add_argument("--one-lp", action="store_true",
+                   help="hand HiGHS the whole window at once, not by weeks joined into the same LP (slower)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="runs of weeks solved side by side (with --one-lp: HiGHS threads); default 1")
     p.add_argument("--format", nargs="+", choices=["parquet", "csv"], default=["parquet"])
     p.add_argument("--out", required=True, type=Path, help="output folder")
     p.set_defaults(func=cmd_optimize)

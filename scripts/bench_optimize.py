@@ -1,10 +1,11 @@
 """Benchmark of the optimiser on one battery over a year at 15 minutes (real DE-LU 2023 prices).
 
-Prints, for the kernels da_only and da_plus_fcr_afrr, by the direct path and by the Pyomo bridge:
-build seconds, HiGHS solve seconds, the share of the call that is not HiGHS's own solve, and the
-peak memory of the process against a process that holds only the same LP in HiGHS. Then the wall
-time of a cold `bess-ray optimize` against a bare scipy/HiGHS script building the same LP, and
-the three-battery portfolio year with FCR + aFRR.
+Prints, for the kernels da_only and da_plus_fcr_afrr, by the direct path (the whole year as one
+LP, and by weeks joined into that LP, the default) and by the Pyomo bridge: build seconds, HiGHS
+solve seconds, the share of the call that is not HiGHS's own solve, and the peak memory of the
+process against a process that holds only the same LP in HiGHS. Then the wall time of a cold
+`bess-ray optimize` against a bare scipy/HiGHS script building the same LP, and the three-battery
+portfolio year with FCR + aFRR, both ways.
 
 Each measurement runs in its own process, so peak memory (VmHWM) is that case's alone.
 Usage: python scripts/bench_optimize.py [--skip-pyomo] [--skip-portfolio]
@@ -34,8 +35,9 @@ def peak_mb() -> float:
     raise RuntimeError("no VmHWM in /proc/self/status")
 
 
-def one_case(kernel: str, backend: str, site: Path, resolution: str) -> dict:
-    """Runs inside a child process: prices are read first, then the timed optimize() call."""
+def one_case(kernel: str, backend: str, site: Path, resolution: str, how: str = "weeks", threads: int = 1) -> dict:
+    """Runs inside a child process: prices are read first, then the timed optimize() call.
+    `how`: 'weeks' (the default path) or 'one-lp'."""
     from bess_ray import Site, optimize
     from bess_ray.data import load_market_prices
 
@@ -45,12 +47,12 @@ def one_case(kernel: str, backend: str, site: Path, resolution: str) -> dict:
     runs, peak = [], None
     for _ in range(3 if backend == "highs" else 1):  # timing: median of 3; memory: the first call
         t0 = time.perf_counter()
-        r = optimize(s, market=market, backend=backend)
+        r = optimize(s, market=market, backend=backend, one_lp=how == "one-lp", threads=threads)
         runs.append((time.perf_counter() - t0, r.summary["build_seconds"], r.summary["solve_seconds"]))
         peak = peak or peak_mb()
     wall, build, solve = sorted(runs, key=lambda x: x[2])[len(runs) // 2]
     return {"wall": wall, "build": build, "solve": solve,
-            "revenue": r.revenue_eur, "peak_mb": peak, "peak_before_mb": before,
+            "revenue": r.revenue_eur, "objective": r.summary["objective_eur"], "peak_mb": peak, "peak_before_mb": before,
             "rows": r.summary["num_constraints"], "cols": r.summary["num_variables"]}
 
 
@@ -120,7 +122,7 @@ def main() -> None:
     if a.child:
         kind, *rest = a.child
         if kind == "case":
-            print(json.dumps(one_case(rest[0], rest[1], Path(rest[2]), rest[3])))
+            print(json.dumps(one_case(rest[0], rest[1], Path(rest[2]), rest[3], rest[4], int(rest[5]))))
         elif kind == "alone":
             print(json.dumps(highs_alone(rest[0])))
         return
@@ -133,12 +135,13 @@ def main() -> None:
     for kernel in ("da_only", "da_plus_fcr_afrr"):
         dump_lp(kernel)
         alone = child("alone", kernel)
-        for backend in ("highs",) + (() if a.skip_pyomo else ("pyomo",)):
-            r = child("case", kernel, backend, str(SITE), "15min")
+        for backend, how in [("highs", "one-lp"), ("highs", "weeks")] + ([] if a.skip_pyomo else [("pyomo", "one-lp")]):
+            r = child("case", kernel, backend, str(SITE), "15min", how, "1")
+            path = {"one-lp": "one LP", "weeks": "weeks"}[how] if backend == "highs" else "Pyomo"
             overhead = (r["wall"] - r["solve"]) / r["solve"]
             ratio = r["peak_mb"] / alone["peak_mb"]
             call, held = r["peak_mb"] - r["peak_before_mb"], alone["peak_mb"] - alone["base_mb"]
-            print(f"{kernel:<18}{backend:<8}{r['build']:>9.3f}{r['solve']:>9.3f}{overhead:>16.1%}{r['peak_mb']:>9.0f}"
+            print(f"{kernel:<18}{path:<8}{r['build']:>9.3f}{r['solve']:>9.3f}{overhead:>16.1%}{r['peak_mb']:>9.0f}"
                   f"{alone['peak_mb']:>15.0f}{ratio:>7.2f}{call:>9.0f}{held:>10.0f}{call / held:>7.2f}{r['revenue']:>14,.2f}")
         print(f"{kernel:<18}{'alone':<8}{'':>9}{alone['solve']:>9.3f}")
 
@@ -150,11 +153,17 @@ def main() -> None:
           f"{t_bare:.2f} s; ratio {t_cli / t_bare:.2f} (target <= 1.5)")
 
     if not a.skip_portfolio:
+        print("\nthree-battery portfolio, DA + FCR + aFRR, year (target: under a minute)")
         for res in ("15min", "60min"):
-            r = child("case", "da_plus_fcr_afrr", "highs", str(PORTFOLIO), res)
-            print(f"three-battery portfolio, DA + FCR + aFRR, year at {res}: build {r['build']:.2f} s, solve "
-                  f"{r['solve']:.1f} s, total {r['wall']:.1f} s, {r['rows']:,} rows x {r['cols']:,} columns, "
-                  f"revenue {r['revenue']:,.0f} EUR")
+            one = child("case", "da_plus_fcr_afrr", "highs", str(PORTFOLIO), res, "one-lp", "1")
+            print(f"  {res}, one LP:           total {one['wall']:5.1f} s (build {one['build']:.2f} s, HiGHS "
+                  f"{one['solve']:.1f} s), {one['rows']:,} rows x {one['cols']:,} columns, "
+                  f"objective {one['objective']:,.4f} EUR")
+            for threads in ("1", "2"):
+                r = child("case", "da_plus_fcr_afrr", "highs", str(PORTFOLIO), res, "weeks", threads)
+                print(f"  {res}, by weeks, {threads} thread{'s' if threads != '1' else ' '}: total {r['wall']:5.1f} s "
+                      f"({one['wall'] / r['wall']:.1f}x faster), objective {r['objective']:,.4f} EUR "
+                      f"(differs by {abs(r['objective'] - one['objective']):.1e} EUR)")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""`optimize()`: one site, one window, one LP over real prices."""
+"""`optimize()`: one site, one window, one LP over real prices (solved by weeks when that is faster)."""
 from __future__ import annotations
 
 import time
@@ -9,7 +9,7 @@ from ..config import Site
 from ..data.market import MarketPrices, load_market_prices
 from ..errors import InfeasibleError, SolverError
 from ..markets import parse_products
-from . import highs
+from . import highs, staged
 from .blocks import Locks, build
 from .diagnose import diagnose, explain
 from .result import OptimizationResult, build_result
@@ -20,7 +20,8 @@ def optimize(site: Site | str | Path | dict, prices=None, *, reserve_prices=None
              resolution: str | int = "15min", products=None, binaries: bool = False,
              backend: str = "highs", pyomo_hook: Callable | None = None, locks: Locks | None = None,
              fill: str | None = None, market: MarketPrices | None = None, threads: int = 1,
-             time_limit: float | None = None, warm: WarmSolver | None = None) -> OptimizationResult:
+             time_limit: float | None = None, warm: WarmSolver | None = None,
+             one_lp: bool = False) -> OptimizationResult:
     """Optimise a site's schedule over a window with perfect knowledge of the given prices.
 
     site: a Site, a YAML path or a dict. prices: day-ahead source (path, 'sample:NAME',
@@ -31,6 +32,10 @@ def optimize(site: Site | str | Path | dict, prices=None, *, reserve_prices=None
     constraints). market: prices already on a grid (skips reading files). warm: a WarmSolver kept
     between calls: a problem of the same structure as its last one (another day of the same site)
     only hands over costs and bounds and restarts HiGHS from the last basis.
+    A window of four weeks or more (batteries and markets, LP, no time limit) is solved by weeks
+    joined into the one LP (`optimize.staged`): the same optimum, 2-5x faster; `threads` then
+    solves that many runs of weeks side by side. `one_lp=True` hands HiGHS the whole LP at once
+    (with `threads` HiGHS threads).
     Raises ConfigError, DataError or InfeasibleError with an explanation.
     """
     base_dir = None
@@ -49,6 +54,16 @@ def optimize(site: Site | str | Path | dict, prices=None, *, reserve_prices=None
 
     t0 = time.perf_counter()
     f = build(site, market, site.markets.products, binaries=binaries, locks=locks)
+    built = time.perf_counter()
+    extra = {"binaries": binaries, "solved_as": "one LP"}
+    if backend == "highs" and not one_lp and warm is None and time_limit is None and staged.stageable(f):
+        by_weeks = staged.solve_staged(f, threads)
+        if by_weeks is not None and by_weeks.solution.status == "optimal":
+            sol = by_weeks.solution
+            extra.update(solved_as=f"{by_weeks.stages} weeks joined into one LP", simplex_iterations=sol.iterations)
+            return build_result(f, sol.x, sol.status, built - t0 + by_weeks.build_seconds, by_weeks.solve_seconds,
+                                backend, sol.objective, extra)
+        # a week that cannot be solved: the one LP decides, and explains an infeasibility
     lp = f.lp.assemble()
     if backend == "highs" and warm is not None:
         build_seconds = time.perf_counter() - t0
@@ -73,4 +88,4 @@ def optimize(site: Site | str | Path | dict, prices=None, *, reserve_prices=None
     if sol.x is None:
         raise SolverError(f"site {site.id}: HiGHS stopped with status {sol.status}")
     return build_result(f, sol.x, sol.status, build_seconds, sol.solve_seconds, backend, sol.objective,
-                        {"simplex_iterations": sol.iterations, "binaries": binaries})
+                        {**extra, "simplex_iterations": sol.iterations})

@@ -93,6 +93,7 @@ class Formulation:
     charge: np.ndarray
     discharge: np.ndarray
     soc: np.ndarray
+    soc_start: np.ndarray  # one fixed column per battery: the SoC the window starts from
     reserve: dict[str, np.ndarray]
     block_of: dict[str, np.ndarray]
     generation: np.ndarray | None = None  # generator x interval, MW
@@ -104,11 +105,14 @@ def _battery_arrays(bats: list[Battery], attr: str) -> np.ndarray:
 
 
 def battery_block(lp: LinearProgram, bats: list[Battery], T: int, dt: float, initial_mwh=None,
-                  final_soc_penalty: float | None = None):
+                  final_soc_penalty: float | None = None, final_mwh=None):
     """Charge, discharge and SoC with efficiencies and standby loss; SoC limits; final-SoC rule.
 
+    The SoC at the start of the window is a column of its own, `soc_start`, fixed at the initial
+    SoC: its reduced cost is the marginal value of stored energy, which a decomposed solve needs.
     `initial_mwh` overrides the configured initial SoC (a walk-forward day starts where the last
-    ended); the final-SoC rule always refers to the configured initial SoC. With
+    ended); the final-SoC rule always refers to the configured initial SoC, unless `final_mwh`
+    replaces it with an SoC to end at (a stage of a long window). With
     `final_soc_penalty` (EUR/MWh) the rule is soft: missing it costs that much per MWh, so it holds
     whenever it can, but a rolling horizon whose end falls inside locked commitments stays solvable.
     """
@@ -121,15 +125,13 @@ def battery_block(lp: LinearProgram, bats: list[Battery], T: int, dt: float, ini
     keep = (1.0 - _battery_arrays(bats, "standby_loss_per_hour")) ** dt
     configured = e[:, 0] * _battery_arrays(bats, "soc_initial")[:, 0]
     s0 = configured if initial_mwh is None else np.asarray(initial_mwh, float)
-    rhs = np.zeros((A, T))
-    rhs[:, 0] = keep[:, 0] * s0
-    rows = np.arange(A * T).reshape(A, T)
+    soc_start = lp.add_vars("soc_start", (A,), ("asset",), s0, s0)
     lp.add_rows("soc_balance", "soc_dynamics", A * T, [
         (None, soc, 1.0),
-        (rows[:, 1:], soc[:, :-1], -np.broadcast_to(keep, (A, T - 1))),
+        (None, soc_before(soc_start, soc), -np.broadcast_to(keep, (A, T))),
         (None, charge, -np.broadcast_to(_battery_arrays(bats, "charge_efficiency"), (A, T)) * dt),
         (None, discharge, np.broadcast_to(dt / _battery_arrays(bats, "discharge_efficiency"), (A, T))),
-    ], lo=rhs.ravel(), hi=rhs.ravel())
+    ], lo=0.0, hi=0.0)
 
     lo, hi = [], []
     for b, init in zip(bats, configured):
@@ -137,13 +139,20 @@ def battery_block(lp: LinearProgram, bats: list[Battery], T: int, dt: float, ini
         target = b.energy_mwh * rule if isinstance(rule, float) else init
         lo.append(-INF if rule == "free" else target)
         hi.append(INF if rule in ("free", "at_least_initial") else target)
+    if final_mwh is not None:
+        lo = hi = np.asarray(final_mwh, float)
     terms = [(None, soc[:, -1], 1.0)]
     if final_soc_penalty is not None:
         short = lp.add_vars("final_soc_shortfall", (A,), ("asset",), cost=final_soc_penalty)
         excess = lp.add_vars("final_soc_excess", (A,), ("asset",), cost=final_soc_penalty)
         terms += [(None, short, 1.0), (None, excess, -1.0)]
     lp.add_rows("final_soc", "final_soc", A, terms, lo=lo, hi=hi)
-    return charge, discharge, soc, s0
+    return charge, discharge, soc, soc_start
+
+
+def soc_before(soc_start: np.ndarray, soc: np.ndarray) -> np.ndarray:
+    """Columns of the SoC at the start of each interval: the window's start, then the end of the one before."""
+    return np.concatenate([soc_start[:, None], soc[:, :-1]], axis=1)
 
 
 # A throughput cost far below any price tick: among equally good schedules the optimiser idles
@@ -200,7 +209,7 @@ def reserve_block(lp: LinearProgram, bats: list[Battery], product: str, block_of
 
 
 def headroom_block(lp: LinearProgram, bats: list[Battery], site: Site, f_reserve: dict, block_of: dict,
-                   charge, discharge, soc, s0: np.ndarray, dt: float) -> None:
+                   charge, discharge, soc, soc_start: np.ndarray, dt: float) -> None:
     """Reserve headroom: power both ways at each battery and at the POI, and the energy to run a
     full activation for each product's duration from the start and the end of every interval."""
     A, T = charge.shape
@@ -220,7 +229,7 @@ def headroom_block(lp: LinearProgram, bats: list[Battery], site: Site, f_reserve
     # Inside a block the SoC at the start of an interval is the end of the one before, already
     # bounded with the same reserve: start-of-interval rows are needed only where a block begins.
     starts = np.flatnonzero(np.r_[True, np.any([np.diff(b) != 0 for b in block_of.values()], axis=0)])
-    srows = np.arange(A * starts.size).reshape(A, starts.size)
+    soc_at_starts = soc_before(soc_start, soc)[:, starts]
 
     def at_starts(terms: list) -> list:
         return [(None, cols[:, starts], coefs[:, starts]) for _, cols, coefs in terms]
@@ -232,10 +241,8 @@ def headroom_block(lp: LinearProgram, bats: list[Battery], site: Site, f_reserve
         energy_up = reserve_terms("up", lambda p: -dur[p] / eta_d)
         lp.add_rows("reserve_energy_up_end", "reserve_energy", A * T, [(None, soc, 1.0), *energy_up],
                     lo=np.repeat(e_min, T))
-        lo_start = np.repeat(e_min[:, None], starts.size, axis=1)
-        lo_start[:, 0] -= s0
         lp.add_rows("reserve_energy_up_start", "reserve_energy", A * starts.size,
-                    [(srows[:, 1:], soc[:, starts[1:] - 1], 1.0), *at_starts(energy_up)], lo=lo_start.ravel())
+                    [(None, soc_at_starts, 1.0), *at_starts(energy_up)], lo=np.repeat(e_min, starts.size))
     if down:
         lp.add_rows("reserve_power_down", "reserve_power", A * T,
                     [(None, charge, 1.0), (None, discharge, -1.0), *down],
@@ -243,10 +250,8 @@ def headroom_block(lp: LinearProgram, bats: list[Battery], site: Site, f_reserve
         energy_down = reserve_terms("down", lambda p: dur[p] * eta_c)
         lp.add_rows("reserve_energy_down_end", "reserve_energy", A * T, [(None, soc, 1.0), *energy_down],
                     hi=np.repeat(e_max, T))
-        hi_start = np.repeat(e_max[:, None], starts.size, axis=1)
-        hi_start[:, 0] -= s0
         lp.add_rows("reserve_energy_down_start", "reserve_energy", A * starts.size,
-                    [(srows[:, 1:], soc[:, starts[1:] - 1], 1.0), *at_starts(energy_down)], hi=hi_start.ravel())
+                    [(None, soc_at_starts, 1.0), *at_starts(energy_down)], hi=np.repeat(e_max, starts.size))
 
 
 def poi_block(lp: LinearProgram, site: Site, f_reserve: dict, block_of: dict, charge, discharge,
@@ -359,14 +364,14 @@ def build(site: Site, market: MarketPrices, products: tuple[str, ...] | None = N
           binaries: bool = False, locks: Locks | None = None, calendar: Calendar | None = None,
           intraday: IntradayTrade | None = None, initial_mwh: np.ndarray | None = None,
           discharged_today_mwh: np.ndarray | None = None, final_soc_penalty: float | None = None,
-          generation: Generation | None = None) -> Formulation:
+          generation: Generation | None = None, final_mwh: np.ndarray | None = None) -> Formulation:
     """Assemble the whole problem for a site over the market's grid.
 
     `locks` fixes commitments; `calendar` supplies precomputed blocks and days; `intraday` turns
     intervals with a day-ahead position into intraday trading (their day-ahead price is sunk);
     `initial_mwh` and `discharged_today_mwh` carry the state of a re-plan that starts mid-way;
-    `final_soc_penalty` makes the final-SoC rule soft (rolling horizons); `generation` adds
-    co-located PV / wind (available power over the window).
+    `final_soc_penalty` makes the final-SoC rule soft (rolling horizons); `final_mwh` replaces the
+    rule with an SoC to end at; `generation` adds co-located PV / wind (available power).
     """
     products = tuple(products or site.markets.products)
     zone = get_zone(site.zone)
@@ -376,7 +381,7 @@ def build(site: Site, market: MarketPrices, products: tuple[str, ...] | None = N
     T, dt = grid.periods, grid.dt_hours
     bats = site.batteries
     lp = LinearProgram()
-    charge, discharge, soc, s0 = battery_block(lp, bats, T, dt, initial_mwh, final_soc_penalty)
+    charge, discharge, soc, soc_start = battery_block(lp, bats, T, dt, initial_mwh, final_soc_penalty, final_mwh)
     da_price = market.prices["da"]
     if intraday is not None:
         da_price = np.where(np.isnan(intraday.position_mw), da_price, 0.0)  # sold already: sunk
@@ -391,7 +396,7 @@ def build(site: Site, market: MarketPrices, products: tuple[str, ...] | None = N
             block_of[p] = calendar.blocks[p] if calendar else grid.blocks(zone.product_timezone(p), PRODUCTS[p].block_hours)
             reserve[p] = reserve_block(lp, bats, p, block_of[p], market.prices[p], dt)
     if reserve:
-        headroom_block(lp, bats, site, reserve, block_of, charge, discharge, soc, s0, dt)
+        headroom_block(lp, bats, site, reserve, block_of, charge, discharge, soc, soc_start, dt)
     gen = to_battery = None
     if generation is not None:
         gen, to_battery = generation_block(lp, generation, charge, da_price, dt, market.prices["da"])
@@ -405,4 +410,4 @@ def build(site: Site, market: MarketPrices, products: tuple[str, ...] | None = N
         no_simultaneous_block(lp, bats, charge, discharge)
     if locks is not None:
         lock_block(lp, bats, locks, charge, discharge, reserve, gen, generation.ids if generation else ())
-    return Formulation(lp, site, market, products, bats, charge, discharge, soc, reserve, block_of, gen, to_battery)
+    return Formulation(lp, site, market, products, bats, charge, discharge, soc, soc_start, reserve, block_of, gen, to_battery)

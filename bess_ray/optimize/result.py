@@ -48,7 +48,8 @@ class OptimizationResult:
         lines = [
             f"site {s['site']} ({s['zone']}), {s['window']['start']} .. {s['window']['end']}, "
             f"{s['window']['intervals']} x {s['window']['resolution_min']} min, products {', '.join(s['products'])}",
-            f"status {s['status']}; build {s['build_seconds']:.3f} s, solve {s['solve_seconds']:.3f} s ({s['backend']})",
+            f"status {s['status']}; build {s['build_seconds']:.3f} s, solve {s['solve_seconds']:.3f} s ({s['backend']}, "
+            f"{s.get('solved_as', 'one LP')})",
             f"revenue {s['revenue_eur']:,.2f} EUR",
         ]
         for p, v in s["revenue_by_product_eur"].items():
