@@ -116,6 +116,8 @@ def solve_staged(f: Formulation, threads: int = 1) -> Staged | None:
 
     t0 = time.perf_counter()
     h, col_offset = _join(f, stages)
+    if h is None:
+        return None
     join_seconds = time.perf_counter() - t0
     sol = highs.run(h)
     x = None
@@ -159,7 +161,7 @@ def _solve(f: Formulation, start: int, stop: int, solver: WarmSolver) -> _Stage 
                   start_value, time.perf_counter() - t0 - sol.solve_seconds, sol.solve_seconds, sol.iterations)
 
 
-def _join(f: Formulation, stages: list[_Stage]) -> tuple[highspy.Highs, np.ndarray]:
+def _join(f: Formulation, stages: list[_Stage]) -> tuple[highspy.Highs | None, np.ndarray]:
     """The whole window's LP as the stages side by side, linked, with their bases as its start."""
     lps = [s.lp for s in stages]
     for s in stages:
@@ -203,7 +205,8 @@ def _join(f: Formulation, stages: list[_Stage]) -> tuple[highspy.Highs, np.ndarr
     basis = highspy.HighsBasis()
     basis.col_status, basis.row_status = col_status, row_status
     basis.valid = True
-    h.setBasis(basis)
+    if h.setBasis(basis) == highspy.HighsStatus.kError:
+        return None, n_cols[:-1]  # not a basis HiGHS can start from: the caller solves the one LP
     return h, n_cols[:-1]
 
 
