@@ -112,7 +112,6 @@ class TimeGrid:
         return np.concatenate([[0], np.cumsum(key[1:] != key[:-1])]).astype(np.int64)
 
 
-
 def _utc_offset_min(t: np.datetime64, tz: str) -> int:
     """Minutes the zone's clock is ahead of UTC at instant `t`."""
     instant = t.astype("datetime64[s]").astype(datetime).replace(tzinfo=timezone.utc)

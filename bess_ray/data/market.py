@@ -32,6 +32,13 @@ class MarketPrices:
                 bad = np.flatnonzero(~np.isfinite(arr))[:8].tolist()
                 raise DataError(f"prices.{name}: non-finite values at intervals {bad}")
 
+    def window(self, start: int, stop: int) -> "MarketPrices":
+        """The prices of intervals start..stop-1, on their own grid."""
+        g = self.grid
+        return MarketPrices(TimeGrid(g.start + np.timedelta64(start * g.resolution_min, "m"), stop - start,
+                                     g.resolution_min),
+                            {p: v[start:stop] for p, v in self.prices.items()}, self.sources)
+
     def require(self, products) -> None:
         missing = [p for p in products if p not in self.prices]
         if missing:

@@ -33,8 +33,8 @@ def optimize(site: Site | str | Path | dict, prices=None, *, reserve_prices=None
     between calls: a problem of the same structure as its last one (another day of the same site)
     only hands over costs and bounds and restarts HiGHS from the last basis.
     A window of four weeks or more (batteries and markets, LP, no time limit) is solved by weeks
-    joined into the one LP (`optimize.staged`): the same optimum, 2-5x faster; `threads` then
-    solves that many runs of weeks side by side. `one_lp=True` hands HiGHS the whole LP at once
+    joined into the one LP (`optimize.staged`, which keeps its own warm chain; `warm` is then
+    unused): the same optimum, 2-5x faster; `threads` then solves that many runs of weeks side by side. `one_lp=True` hands HiGHS the whole LP at once
     (with `threads` HiGHS threads).
     Raises ConfigError, DataError or InfeasibleError with an explanation.
     """
@@ -56,7 +56,8 @@ def optimize(site: Site | str | Path | dict, prices=None, *, reserve_prices=None
     f = build(site, market, site.markets.products, binaries=binaries, locks=locks)
     built = time.perf_counter()
     extra = {"binaries": binaries, "solved_as": "one LP"}
-    if backend == "highs" and not one_lp and warm is None and time_limit is None and staged.stageable(f):
+    # a long window by weeks even when a warm solver is offered: the weeks keep their own warm chain
+    if backend == "highs" and not one_lp and time_limit is None and staged.stageable(f):
         by_weeks = staged.solve_staged(f, threads)
         if by_weeks is not None and by_weeks.solution.status == "optimal":
             sol = by_weeks.solution

@@ -24,9 +24,7 @@ from dataclasses import dataclass
 import highspy
 import numpy as np
 
-from ..data.market import MarketPrices
 from ..markets import get_zone
-from ..timegrid import TimeGrid
 from . import highs
 from .blocks import Calendar, Formulation, build
 from .lp import AssembledLP, CscMatrix
@@ -93,10 +91,7 @@ def solve_staged(f: Formulation, threads: int = 1) -> Staged | None:
         """Consecutive weeks, each started from the last one's basis (30 % less HiGHS time than cold)."""
         solver, out = WarmSolver(), []
         for a, b in zip(edges[:-1].tolist(), edges[1:].tolist()):
-            prices = MarketPrices(TimeGrid(grid.start + np.timedelta64(a * grid.resolution_min, "m"), b - a,
-                                           grid.resolution_min),
-                                  {p: v[a:b] for p, v in f.market.prices.items()}, f.market.sources)
-            week = build(f.site, prices, f.products, calendar=calendar.window(a, b),
+            week = build(f.site, f.market.window(a, b), f.products, calendar=calendar.window(a, b),
                          initial_mwh=None if a == 0 else midway, final_mwh=None if b == grid.periods else midway)
             out.append(_solve(week, a, b, solver))
         return out

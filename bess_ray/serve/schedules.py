@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..config import Site
 from ..data.market import MarketPrices
-from ..data.series import base_ref
+from ..data.series import base_ref, split_product
 from ..markets import PRODUCTS, parse_products
 from ..optimize import optimize
 from ..optimize.warm import WarmSolver
@@ -99,9 +99,9 @@ class ScheduleAnswer(BaseModel):
 
 def _ref(name: str) -> str:
     """A stored scenario's name as a series reference, keeping a `PRODUCT=` prefix."""
-    product, sep, rest = name.rpartition("=")
-    ref = rest if rest.startswith(("sample:", "scenario:")) else f"scenario:{rest}"
-    return f"{product}{sep}{ref}"
+    product, ref = split_product(name)
+    ref = ref if ref.startswith(("sample:", "scenario:")) else f"scenario:{ref}"
+    return f"{product}={ref}" if product else ref
 
 
 def _inline_market(p: InlinePrices, resolution: str) -> MarketPrices | None:

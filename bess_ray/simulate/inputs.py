@@ -11,7 +11,6 @@ from ..config import Battery, Site
 from ..data.market import MarketPrices
 from ..markets import get_zone
 from ..optimize.blocks import Generation
-from ..timegrid import TimeGrid
 from .battery import Cohort, PlantState
 from .config import SimulationConfig
 from .degradation import AgingState, model, stress, synthetic_soc
@@ -38,8 +37,7 @@ class Inputs:
         lo = max(a - self.history, 0)
         hi = min(b + int(np.ceil(self.cfg.strategy.lookahead_h * 60 / self.market.grid.resolution_min)) + 1,
                  self.market.grid.periods)
-        grid = TimeGrid(self.market.grid.timestamps[lo], hi - lo, self.market.grid.resolution_min)
-        market = MarketPrices(grid, {p: v[lo:hi] for p, v in self.market.prices.items()}, self.market.sources)
+        market = self.market.window(lo, hi)
         gen = self.generation.window(lo, hi) if self.generation is not None else None
         return market, gen, self.temperature_c[a:b], (a - lo, b - lo)
 

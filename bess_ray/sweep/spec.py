@@ -9,7 +9,6 @@ case gives it a new id.
 from __future__ import annotations
 
 import copy
-
 import hashlib
 import itertools
 import json

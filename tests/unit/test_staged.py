@@ -10,6 +10,7 @@ from bess_ray.data.market import MarketPrices
 from bess_ray.errors import InfeasibleError
 from bess_ray.optimize import build, highs
 from bess_ray.optimize.staged import _edges, solve_staged, stageable
+from bess_ray.optimize.warm import WarmSolver
 from bess_ray.timegrid import TimeGrid
 from tests.conftest import CONFIGS, battery, site_dict
 
@@ -68,6 +69,8 @@ def test_optimize_solves_long_windows_by_weeks_with_the_same_result():
     weeks, whole = optimize(PORTFOLIO, market=m), optimize(PORTFOLIO, market=m, one_lp=True)
     assert weeks.summary["solved_as"] == "5 weeks joined into one LP"
     assert whole.summary["solved_as"] == "one LP"
+    # a warm solver (the API's) does not keep a long window from its weeks
+    assert optimize(PORTFOLIO, market=m, warm=WarmSolver()).summary["solved_as"] == weeks.summary["solved_as"]
     assert weeks.summary["objective_eur"] == pytest.approx(whole.summary["objective_eur"], rel=1e-9)
     assert weeks.revenue_eur == pytest.approx(sum(weeks.summary["revenue_by_product_eur"].values()))
     assert weeks.schedule.height == whole.schedule.height == 3 * m.grid.periods
