@@ -334,7 +334,9 @@ class WalkForward:
             else:
                 # a bid has a granularity, and a commitment copied from one LP into the next one's
                 # locks must not carry that LP's solver tolerance: round down to 0.1 kW
-                held = np.floor(np.maximum(x[f.reserve[p]], 0.0) / RESERVE_STEP_MW) * RESERVE_STEP_MW
+                # (a value within 1e-6 of a step below it is that step: 0.39999999 and 0.40000001
+                # from two HiGHS releases must commit the same 0.4)
+                held = np.floor(np.maximum(x[f.reserve[p]], 0.0) / RESERVE_STEP_MW + 1e-6) * RESERVE_STEP_MW
                 self.reserve[p][:, a:b] = held[:, f.block_of[p][:n_day]]
             self.committed[p][a:b] = True
         self._store_plan(f, x, horizon, b)

@@ -155,15 +155,50 @@ def soc_before(soc_start: np.ndarray, soc: np.ndarray) -> np.ndarray:
     return np.concatenate([soc_start[:, None], soc[:, :-1]], axis=1)
 
 
-# A throughput cost far below any price tick: among equally good schedules the optimiser idles
-# rather than cycling for nothing or charging and discharging at once at zero spread.
-TIE_BREAK_EUR_MWH = 1e-6
+# Among equally good plans (hourly prices held over four quarter-hours, two batteries alike, a
+# plateau of equal prices) HiGHS may return any one, and which one changes with its release and its
+# warm start; the money made on *other* prices (a backtest settles a forecast's plan on actuals)
+# changes with it. So the optimum is made unique by construction: every MWh charged, discharged,
+# generated or traded intraday and every MW-hour of reserve held carries a tie-break cost of
+# TIE_BREAK_EUR_MWH x w, with w in [1, 2) fixed per variable row and interval. Among plans that
+# earn the same, the optimiser takes the one of least weighted throughput.
+#   w[r, k] = 1 + frac(k x sqrt(p_r)), k the interval's index since 2000 at its resolution, p_r the
+#   r-th prime: a Kronecker sequence. The weights hang on the interval's time, not its place in a
+#   window, so a day, a week and a year weigh an interval alike (the weeks of `staged` join into
+#   the one LP). Two intervals n steps apart differ by about 1/(3n) at least (sqrt(p) is badly
+#   approximable), so neighbours that tie on price are told apart by far more than HiGHS's
+#   tolerance (1e-9, highs.new_highs); each row has its own step, so no joint move of two rows
+#   cancels (a hash has near-equal neighbours by chance, one arithmetic sequence shifted per row
+#   has equal steps in every row: both were seen to leave ties).
+# 1e-4 EUR/MWh moves a year's money by less than a cent (tests/unit/test_reproducible.py).
+TIE_BREAK_EUR_MWH = 1e-4
+_EPOCH = np.datetime64("2000-01-01T00:00", "us")
 
 
-def energy_block(lp: LinearProgram, charge, discharge, price: np.ndarray, dt: float) -> None:
+def _primes(n: int) -> np.ndarray:
+    """The first n primes."""
+    limit = max(16, int(n * (np.log(n + 2) + np.log(np.log(n + 2))) + 10))
+    sieve = np.ones(limit, dtype=bool)
+    sieve[:2] = False
+    for i in range(2, int(limit ** 0.5) + 1):
+        if sieve[i]:
+            sieve[i * i::i] = False
+    return np.flatnonzero(sieve)[:n]
+
+
+def tie_break_weights(grid, rows: int) -> np.ndarray:
+    """rows x intervals tie-break weights in [1, 2) (see TIE_BREAK_EUR_MWH)."""
+    k = (grid.start - _EPOCH) // np.timedelta64(grid.resolution_min, "m") + np.arange(grid.periods)
+    alpha = np.mod(np.sqrt(_primes(rows).astype(np.float64)), 1.0)
+    return 1.0 + np.mod(k[None, :].astype(np.float64) * alpha[:, None], 1.0)
+
+
+def energy_block(lp: LinearProgram, charge, discharge, price: np.ndarray, dt: float, weights: np.ndarray) -> None:
     """Day-ahead energy: buy for charging, sell when discharging (objective is a cost)."""
-    lp.add_cost(charge, np.broadcast_to((price + TIE_BREAK_EUR_MWH) * dt, charge.shape))
-    lp.add_cost(discharge, np.broadcast_to((-price + TIE_BREAK_EUR_MWH) * dt, discharge.shape))
+    lp.add_cost(charge, np.broadcast_to(price * dt, charge.shape))
+    lp.add_cost(discharge, np.broadcast_to(-price * dt, discharge.shape))
+    lp.add_tie_break(charge, TIE_BREAK_EUR_MWH * dt * weights)
+    lp.add_tie_break(discharge, TIE_BREAK_EUR_MWH * dt * weights)
 
 
 def degradation_block(lp: LinearProgram, bats: list[Battery], discharge, dt: float) -> None:
@@ -197,15 +232,18 @@ def cycle_limit_block(lp: LinearProgram, bats: list[Battery], discharge, day_of:
 
 
 def reserve_block(lp: LinearProgram, bats: list[Battery], product: str, block_of: np.ndarray,
-                  price: np.ndarray, dt: float) -> np.ndarray:
+                  price: np.ndarray, dt: float, weights: np.ndarray) -> np.ndarray:
     """Capacity held per bid block, paid price x MW x hours; bounded by the power it needs."""
     p = PRODUCTS[product]
     n_blocks = int(block_of.max()) + 1
     cap = np.array([min(b.charge_mw if p.provides_down else INF, b.discharge_mw if p.provides_up else INF)
                     for b in bats])[:, None]
     pay = np.bincount(block_of, weights=price * dt, minlength=n_blocks)
-    return lp.add_vars(f"reserve_{product}", (len(bats), n_blocks), ("asset", f"block_{product}"), 0.0, cap,
+    cols = lp.add_vars(f"reserve_{product}", (len(bats), n_blocks), ("asset", f"block_{product}"), 0.0, cap,
                        cost=-np.broadcast_to(pay, (len(bats), n_blocks)))
+    held = np.stack([np.bincount(block_of, weights=w * dt, minlength=n_blocks) for w in weights])
+    lp.add_tie_break(cols, TIE_BREAK_EUR_MWH * held)
+    return cols
 
 
 def headroom_block(lp: LinearProgram, bats: list[Battery], site: Site, f_reserve: dict, block_of: dict,
@@ -268,12 +306,15 @@ def poi_block(lp: LinearProgram, site: Site, f_reserve: dict, block_of: dict, ch
     lp.add_rows("poi_import", "poi", T, net + down, lo=-site.poi.import_mw)
 
 
-def intraday_block(lp: LinearProgram, charge, discharge, trade: IntradayTrade, dt: float, generation=None) -> None:
+def intraday_block(lp: LinearProgram, charge, discharge, trade: IntradayTrade, dt: float, weights: np.ndarray,
+                   generation=None) -> None:
     """Site-level intraday buy and sell around a fixed day-ahead position."""
     idx = np.flatnonzero(~np.isnan(trade.position_mw))
     A, n = charge.shape[0], idx.size
     buy = lp.add_vars("intraday_buy", (n,), ("t_intraday",), cost=(trade.price[idx] + trade.spread) * dt)
     sell = lp.add_vars("intraday_sell", (n,), ("t_intraday",), cost=-(trade.price[idx] - trade.spread) * dt)
+    for cols in (buy, sell):
+        lp.add_tie_break(cols, TIE_BREAK_EUR_MWH * dt * weights[idx])
     rows = np.broadcast_to(np.arange(n), (A, n))
     terms = [(rows, discharge[:, idx], 1.0), (rows, charge[:, idx], -1.0), (None, sell, -1.0), (None, buy, 1.0)]
     if generation is not None:
@@ -281,7 +322,7 @@ def intraday_block(lp: LinearProgram, charge, discharge, trade: IntradayTrade, d
     lp.add_rows("intraday_balance", "intraday", n, terms, lo=trade.position_mw[idx], hi=trade.position_mw[idx])
 
 
-def generation_block(lp: LinearProgram, gen: Generation, charge, price: np.ndarray, dt: float,
+def generation_block(lp: LinearProgram, gen: Generation, charge, price: np.ndarray, dt: float, weights: np.ndarray,
                      da_price: np.ndarray | None = None):
     """Co-located generation, curtailable down to zero, sold at the day-ahead price plus its premium.
 
@@ -292,7 +333,8 @@ def generation_block(lp: LinearProgram, gen: Generation, charge, price: np.ndarr
     G, T = gen.available_mw.shape
     premium = gen.premium(price if da_price is None else da_price)
     out = lp.add_vars("generation", (G, T), ("generator", "t"), 0.0, gen.available_mw,
-                      cost=-(price[None, :] + premium + TIE_BREAK_EUR_MWH) * dt)
+                      cost=-(price[None, :] + premium) * dt)
+    lp.add_tie_break(out, -TIE_BREAK_EUR_MWH * dt * weights)  # rather generate than curtail for nothing
     if not np.any(premium) and gen.grid_charging:
         return out, None
     to_battery = lp.add_vars("generation_to_battery", (G, T), ("generator", "t"), 0.0, gen.available_mw,
@@ -385,27 +427,32 @@ def build(site: Site, market: MarketPrices, products: tuple[str, ...] | None = N
     da_price = market.prices["da"]
     if intraday is not None:
         da_price = np.where(np.isnan(intraday.position_mw), da_price, 0.0)  # sold already: sunk
-    energy_block(lp, charge, discharge, da_price, dt)
+    reserves = [p for p in products if PRODUCTS[p].is_reserve]
+    G = len(generation.ids) if generation is not None else 0
+    A = len(bats)
+    # one row of weights per asset, then per asset and reserve product, per generator and for intraday
+    weights = tie_break_weights(grid, A * (1 + len(reserves)) + G + 1)
+    energy_block(lp, charge, discharge, da_price, dt, weights[:A])
     degradation_block(lp, bats, discharge, dt)
     if any(b.max_cycles_per_day for b in bats):
         days = calendar.days if calendar else grid.local_days(zone.timezone)
         cycle_limit_block(lp, bats, discharge, days, dt, discharged_today_mwh)
     block_of, reserve = {}, {}
-    for p in products:
-        if PRODUCTS[p].is_reserve:
-            block_of[p] = calendar.blocks[p] if calendar else grid.blocks(zone.product_timezone(p), PRODUCTS[p].block_hours)
-            reserve[p] = reserve_block(lp, bats, p, block_of[p], market.prices[p], dt)
+    for j, p in enumerate(reserves, start=1):
+        block_of[p] = calendar.blocks[p] if calendar else grid.blocks(zone.product_timezone(p), PRODUCTS[p].block_hours)
+        reserve[p] = reserve_block(lp, bats, p, block_of[p], market.prices[p], dt, weights[j * A:(j + 1) * A])
     if reserve:
         headroom_block(lp, bats, site, reserve, block_of, charge, discharge, soc, soc_start, dt)
     gen = to_battery = None
     if generation is not None:
-        gen, to_battery = generation_block(lp, generation, charge, da_price, dt, market.prices["da"])
+        gen, to_battery = generation_block(lp, generation, charge, da_price, dt, weights[-G - 1:-1],
+                                           market.prices["da"])
     if gen is not None or sum(b.discharge_mw for b in bats) > site.poi.export_mw \
             or sum(b.charge_mw for b in bats) > site.poi.import_mw:
         # otherwise the battery limits (and per-asset headroom rows) already keep the POI: skip the rows
         poi_block(lp, site, reserve, block_of, charge, discharge, gen)
     if intraday is not None:
-        intraday_block(lp, charge, discharge, intraday, dt, gen)
+        intraday_block(lp, charge, discharge, intraday, dt, weights[-1], gen)
     if binaries:
         no_simultaneous_block(lp, bats, charge, discharge)
     if locks is not None:

@@ -1,6 +1,9 @@
 """HiGHS through highspy: one `passModel`, one thread per solve (parallelism comes from Ray)."""
 from __future__ import annotations
 
+import os
+import sys
+import threading
 import time
 from dataclasses import dataclass
 
@@ -20,11 +23,43 @@ class Solution:
     iterations: int = 0
 
 
+DUAL_TOLERANCE = 1e-9
+
+
+_first = threading.Lock()
+_constructed = False
+
+
+def _construct() -> highspy.Highs:
+    """A Highs instance. The first in a process prints HiGHS's banner on standard output (1.16
+    does, before any option can be set): that one is built with file descriptor 1 on /dev/null, so
+    a command's output (and a pipe reading it) stays the program's own."""
+    global _constructed
+    if _constructed:
+        return highspy.Highs()
+    with _first:
+        if _constructed:
+            return highspy.Highs()
+        sys.stdout.flush()
+        saved, null = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, 1)
+            h = highspy.Highs()
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+            os.close(null)
+        _constructed = True
+        return h
+
+
 def new_highs(threads: int = 1, time_limit: float | None = None, mip_rel_gap: float = 1e-6) -> highspy.Highs:
-    h = highspy.Highs()
+    h = _construct()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("threads", threads)
     h.setOptionValue("mip_rel_gap", mip_rel_gap)
+    # tight enough that the tie-break (optimize.blocks.TIE_BREAK_EUR_MWH) decides among equal plans
+    h.setOptionValue("dual_feasibility_tolerance", DUAL_TOLERANCE)
     if time_limit:
         h.setOptionValue("time_limit", float(time_limit))
     return h
@@ -50,6 +85,9 @@ STATUS = {
     highspy.HighsModelStatus.kTimeLimit: "time_limit",
     highspy.HighsModelStatus.kIterationLimit: "iteration_limit",
 }
+
+
+DEFINITE = ("optimal", "infeasible", "unbounded")
 
 
 def run(h: highspy.Highs) -> Solution:

@@ -108,6 +108,7 @@ class LinearProgram:
         self.num_row = 0
         self.objective_offset = 0.0
         self._extra_cost: list[tuple[np.ndarray, np.ndarray]] = []
+        self._tie_break: list[tuple[np.ndarray, np.ndarray]] = []
 
     # ----------------------------------------------------------------------------- building
     def add_vars(self, name: str, shape: tuple[int, ...], axes: tuple[str, ...], lo=0.0, hi=INF,
@@ -127,6 +128,16 @@ class LinearProgram:
         """Add to the objective coefficients of existing columns (summed on assembly)."""
         cols = np.asarray(cols)
         self._extra_cost.append((cols.ravel(), _flat(values, cols.shape)))
+
+    def add_tie_break(self, cols: np.ndarray, values) -> None:
+        """Add a preference among equally good plans: part of the objective HiGHS minimises, but not
+        money, so `AssembledLP.money` leaves it out of the reported objective."""
+        cols = np.asarray(cols)
+        self._tie_break.append((cols.ravel(), _flat(values, cols.shape)))
+
+    def tie_break_of(self, x: np.ndarray) -> float:
+        """What the tie-break adds to the objective at solution `x` (not money)."""
+        return float(self._summed(self._tie_break) @ x)
 
     def add_rows(self, name: str, family: str, n: int, terms, lo=-INF, hi=INF) -> int:
         """Add `n` rows: sum over terms of coef * x[col], term = (row_index, col, coef) arrays.
@@ -148,12 +159,16 @@ class LinearProgram:
         return offset
 
     # ----------------------------------------------------------------------------- assembly
+    def _summed(self, parts: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        """Per-column sums of (columns, values) parts; bincount is far faster than np.add.at."""
+        if not parts:
+            return np.zeros(self.num_col)
+        cols = np.concatenate([c for c, _ in parts])
+        return np.bincount(cols, weights=np.concatenate([v for _, v in parts]), minlength=self.num_col)
+
     def assemble(self) -> "AssembledLP":
-        cost = np.concatenate(self._cost) if self._cost else np.zeros(0)
-        if self._extra_cost:  # bincount sums repeated columns, far faster than np.add.at
-            cols = np.concatenate([c for c, _ in self._extra_cost])
-            vals = np.concatenate([v for _, v in self._extra_cost])
-            cost = cost + np.bincount(cols, weights=vals, minlength=cost.size)
+        tie_break = self._summed(self._tie_break)
+        cost = (np.concatenate(self._cost) if self._cost else np.zeros(0)) + self._summed(self._extra_cost) + tie_break
         if self._coo:
             rows = np.concatenate([r for r, _, _ in self._coo])
             cols = np.concatenate([c for _, c, _ in self._coo])
@@ -171,7 +186,7 @@ class LinearProgram:
             row_lo=np.concatenate(self._row_lo) if self._row_lo else np.zeros(0),
             row_hi=np.concatenate(self._row_hi) if self._row_hi else np.zeros(0),
             a=a, integrality=integrality, var_groups=dict(self.var_groups),
-            row_groups=dict(self.row_groups), objective_offset=self.objective_offset,
+            row_groups=dict(self.row_groups), objective_offset=self.objective_offset, tie_break=tie_break,
         )
 
 
@@ -187,6 +202,7 @@ class AssembledLP:
     var_groups: dict[str, VarGroup]
     row_groups: dict[str, RowGroup]
     objective_offset: float = 0.0
+    tie_break: np.ndarray | None = None  # the part of `cost` that only picks among equally good plans
 
     def family_of_rows(self) -> np.ndarray:
         fam = np.empty(self.a.shape[0], dtype=object)

@@ -115,7 +115,7 @@ def build_result(f: Formulation, x: np.ndarray, status: str, build_seconds: floa
         "revenue_by_product_eur": by_product,
         "degradation_cost_eur": float(deg.sum()),
         "profit_eur": rev - float(deg.sum()),
-        "objective_eur": -objective,
+        "objective_eur": -(objective - lp.tie_break_of(x)),  # money: the tie-break only picks among equals
         "assets": {
             b.id: {
                 "revenue_eur": float(total[i].sum()),

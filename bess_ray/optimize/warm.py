@@ -45,5 +45,12 @@ class WarmSolver:
             self.key = key
             self.rebuilds += 1
         sol = highs.run(self.h)
+        if sol.status not in highs.DEFINITE:
+            # HiGHS may stop undecided from a warm basis it cannot repair (seen on 1.13-1.16 after a
+            # change of costs); from scratch the same LP solves. Same LP, same unique optimum.
+            self.h.clearSolver()
+            retry = highs.run(self.h)
+            retry.solve_seconds += sol.solve_seconds
+            sol = retry
         self.solve_seconds += sol.solve_seconds
         return sol

@@ -133,5 +133,5 @@ def format_table(frame: pl.DataFrame, compact: bool = False) -> str:
         frame = frame.drop(same)
     with pl.Config(tbl_rows=max(frame.height, 1), tbl_cols=frame.width, tbl_width_chars=250, fmt_str_lengths=40,
                    tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True, float_precision=2,
-                   thousands_separator=","):
+                   thousands_separator=",", tbl_formatting="NOTHING", tbl_hide_dtype_separator=True):
         return header + str(frame)

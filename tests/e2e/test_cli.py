@@ -138,5 +138,8 @@ def test_example_backtests_run_through_the_cli(tmp_path, name, streams):
     assert 0 < s["revenue_eur"] <= s["oracle_revenue_eur"] and 0.5 < s["capture_rate"] <= 1.0
     assert s["baselines_revenue_eur"]["naive"] < s["revenue_eur"]
     assert s["days"] >= 350 and "capture rate" in p.stdout
+    figures = json.loads((ROOT / "tests" / "data" / "figures.json").read_text())[f"backtest/{name}"]
+    assert round(s["revenue_eur"], 2) == figures["revenue_eur"]  # to the cent, on any machine
+    assert round(s["oracle_revenue_eur"], 2) == figures["oracle_revenue_eur"]
     readme = (ROOT / "README.md").read_text()
     assert f"{s['revenue_eur']:,.0f}" in readme, f"README should quote {name}: {s['revenue_eur']:,.0f} EUR"
