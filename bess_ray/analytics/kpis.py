@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from ..simulate.rainflow import cycles as rainflow_cycles
+from .rainflow import cycles as rainflow_cycles
 
 
 def cycle_kpis(discharge_mw: np.ndarray, soc_frac: np.ndarray, usable_mwh: float, dt: float) -> dict:

@@ -1,6 +1,7 @@
-"""Walk-forward backtests: decide each day at its gates with only what was known then."""
-from .config import BacktestConfig
-from .engine import BacktestError, Trace, WalkForward
-from .run import BacktestResult, backtest
+"""Walk-forward backtests: a config, its baselines, its money, its artifacts (`run.backtest`).
 
-__all__ = ["BacktestConfig", "BacktestError", "BacktestResult", "Trace", "WalkForward", "backtest"]
+The walk-forward itself is `bess_ray.dispatch`, shared with the simulations."""
+from .._lazy import exports
+
+__getattr__, __dir__ = exports(__name__, {"BacktestConfig": ".config", "BacktestResult": ".run", "backtest": ".run"})
+__all__ = ["BacktestConfig", "BacktestResult", "backtest"]

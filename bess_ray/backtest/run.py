@@ -34,7 +34,7 @@ from ..markets import get_zone
 from ..markets.gates import DEFAULT_GATES, Gate
 from ..timegrid import iso
 from .config import BacktestConfig
-from .engine import BacktestError, Trace, WalkForward
+from ..dispatch.engine import BacktestError, Trace, WalkForward
 from .settlement import long_settlement, naive_rule, reason_codes, settle
 
 

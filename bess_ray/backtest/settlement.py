@@ -5,7 +5,7 @@ import numpy as np
 import polars as pl
 
 from ..config import Site
-from .engine import Trace
+from ..dispatch.engine import Trace
 
 EPS = 1e-6
 

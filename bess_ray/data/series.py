@@ -268,6 +268,13 @@ def memo(series: dict | None = None):
 
 
 _stored: ContextVar = ContextVar("stored_scenarios", default=None)
+_scenario_reader = None  # name -> Series: the store's, handed in by the package (data/ never imports store/)
+
+
+def use_scenario_reader(read) -> None:
+    """Read `scenario:NAME` sources with `read(name) -> Series` (`bess_ray` hands in the store's)."""
+    global _scenario_reader
+    _scenario_reader = read
 
 
 @contextmanager
@@ -283,11 +290,9 @@ def stored_scenarios(load):
 
 def _read(path, defaults, source, product, column, unit, tz, zone, fill) -> Series:
     if path is None:
-        from ..store.scenarios import ScenarioStore
-
         name = base_ref(source).removeprefix("scenario:")
         loader = _stored.get()
-        series = (loader and loader(name)) or ScenarioStore().load(name)
+        series = (loader and loader(name)) or _scenario_reader(name)
         return _restamped(series, defaults.get("restamp"), zone, source)
     product = product or defaults.get("product")
     column = column or defaults.get("column")

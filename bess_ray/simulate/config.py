@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ..backtest.config import Dispatch
+from ..dispatch.config import Dispatch
 from ..config import Site, StrictModel, load_site
 from .degradation import CHEMISTRIES
 from .finance import Finance

@@ -35,7 +35,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .rainflow import cycles as rainflow_cycles
+from ..analytics.rainflow import cycles as rainflow_cycles
 
 CHEMISTRIES = ("lfp", "nmc")
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 from pydantic import Field
-from scipy.optimize import brentq
 
 from ..config import StrictModel
 
@@ -84,6 +83,8 @@ def irr(flows) -> float | None:
     f_lo, f_hi = npv(lo, flows), npv(hi, flows)
     if np.sign(f_lo) == np.sign(f_hi):
         return None
+    from scipy.optimize import brentq  # here, not at the top: scipy costs a config's import 0.5 s
+
     return float(brentq(npv, lo, hi, args=(flows,), xtol=1e-10, maxiter=500))
 
 

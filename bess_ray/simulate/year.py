@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from ..backtest.engine import Trace, WalkForward
+from ..dispatch.engine import Trace, WalkForward
 from ..forecast import make_forecaster
 from .battery import BatteryPlant, Event, PlantState
 from .inputs import Inputs

@@ -119,3 +119,9 @@ class ScenarioStore:
             db.execute("DELETE FROM scenarios WHERE name = ?", (name,))
         (self.data_dir / meta["file"]).unlink(missing_ok=True)
         return True
+
+
+def read_scenario(name: str) -> Series:
+    """A stored scenario from the embedded store under BESS_RAY_HOME (read afresh each call, so a
+    change of BESS_RAY_HOME is followed)."""
+    return ScenarioStore().load(name)

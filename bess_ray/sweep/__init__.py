@@ -5,9 +5,9 @@ tasks from `cluster/sweep.py`).
 `load_sweep(spec)` expands a spec into cases; `run_case(case, base_dir)` runs one; `SweepStore`
 is the output folder; `rank` / `plot` read it. `bess_ray.cluster.sweep.run_sweep` runs them all.
 """
-from .case import Outcome, run_case
-from .results import plot, rank
-from .spec import Case, Sweep, SweepSpec, load_sweep
-from .store import SweepStore
+from .._lazy import exports
 
+__getattr__, __dir__ = exports(__name__, {
+    "Case": ".spec", "Sweep": ".spec", "SweepSpec": ".spec", "load_sweep": ".spec", "Outcome": ".case",
+    "run_case": ".case", "plot": ".results", "rank": ".results", "SweepStore": ".store"})
 __all__ = ["Case", "Outcome", "Sweep", "SweepSpec", "SweepStore", "load_sweep", "plot", "rank", "run_case"]

@@ -4,7 +4,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from bess_ray.backtest import BacktestConfig, BacktestError, WalkForward, backtest
+from bess_ray.backtest import BacktestConfig, backtest
+from bess_ray.dispatch import BacktestError, WalkForward
 from bess_ray.config import Site
 from bess_ray.data import load_market_prices
 from bess_ray.errors import ConfigError, DataError

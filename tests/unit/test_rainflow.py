@@ -5,7 +5,7 @@ import rainflow
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bess_ray.simulate.rainflow import count_by_range, cycles
+from bess_ray.analytics.rainflow import count_by_range, cycles
 
 
 def test_astm_e1049_worked_example():
