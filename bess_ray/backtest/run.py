@@ -35,6 +35,7 @@ from ..markets.gates import DEFAULT_GATES, Gate
 from ..timegrid import iso
 from .config import BacktestConfig
 from ..dispatch.engine import BacktestError, Trace, WalkForward
+from ..markets import settlement as money
 from .settlement import long_settlement, naive_rule, reason_codes, settle
 
 
@@ -188,9 +189,9 @@ def _assemble(cfg, site, market, window, intraday, spread, trace, baselines, for
     tz = get_zone(site.zone).timezone
     streams = _streams(trace, site, market, window, intraday, spread)
     by_stream = {k: float(v.sum()) for k, v in streams.items()}
-    revenue = float(sum(v for k, v in by_stream.items() if k != "degradation"))
-    base_rev = {name: float(sum(v.sum() for k, v in _streams(t, site, market, window, intraday, spread).items()
-                                if k != "degradation")) for name, t in baselines.items()}
+    revenue = float(money.revenue(streams).sum())
+    base_rev = {name: float(money.revenue(_streams(t, site, market, window, intraday, spread)).sum())
+                for name, t in baselines.items()}
     oracle = base_rev.get("oracle")
     ts = pl.Series("timestamp", trace.timestamps).dt.replace_time_zone("UTC")
     assets = trace.assets
@@ -285,15 +286,15 @@ def _reconciliation(result, trace, site, market, window, dt) -> pl.DataFrame:
     """Per day, the value at actual prices of: the plan after the gates (baseline), the plan after
     revisions (revised), and what was settled (realised). Without physics they agree on revised."""
     w0, w1 = window
-    da = market.prices["da"][w0:w1]
-    baseline = (da * trace.baseline_net.sum(axis=0) * dt)
-    reserves = sum((market.prices[p][w0:w1] * r.sum(axis=0) * dt for p, r in trace.reserves.items()), np.zeros(w1 - w0))
-    revised = da * trace.position.sum(axis=0) * dt + (result.streams.get("intraday", np.zeros((1, w1 - w0)))).sum(axis=0)
-    realised = sum(v.sum(axis=0) for k, v in result.streams.items() if k != "degradation")
+    prices = {p: v[w0:w1] for p, v in market.prices.items()}
+    baseline = Trace(trace.timestamps, trace.assets, np.maximum(-trace.baseline_net, 0.0),
+                     np.maximum(trace.baseline_net, 0.0), trace.baseline_soc, trace.baseline_net, trace.baseline_net,
+                     trace.baseline_soc, trace.reserves)
+    value = lambda streams: money.revenue(streams).sum(axis=0)  # noqa: E731
     tz = get_zone(site.zone).timezone
     frame = pl.DataFrame({"timestamp": pl.Series(trace.timestamps).dt.replace_time_zone("UTC"),
-                          "baseline_eur": baseline + reserves, "revised_eur": revised + reserves,
-                          "realised_eur": realised})
+                          "baseline_eur": value(settle(baseline, site, prices, prices["da"], 0.0, dt)),
+                          "revised_eur": value(result.streams), "realised_eur": value(result.streams)})
     return (frame.with_columns(pl.col("timestamp").dt.convert_time_zone(tz).dt.date().alias("day"))
             .group_by("day").agg(pl.col("baseline_eur", "revised_eur", "realised_eur").sum()).sort("day")
             .with_columns((pl.col("revised_eur") - pl.col("baseline_eur")).alias("revision_gain_eur"),
@@ -334,10 +335,9 @@ def _plots(folder: Path, cfg, site, market, window, trace: Trace, result) -> lis
     streams = [c for c in result.monthly.columns if c not in ("month", "total_eur")]
     figs.append(plots.monthly_stacked(folder / "monthly_revenue.png", result.monthly, streams,
                                       f"{site.id}: monthly revenue by stream", source))
-    series = {"realised": sum(v.sum(axis=0) for k, v in result.streams.items() if k != "degradation")}
-    for name, t in result.baselines.items():
-        st = _streams(t, site, market, window, market.prices["da"], 0.0)  # baselines trade no intraday
-        series[name] = sum(v.sum(axis=0) for k, v in st.items() if k != "degradation")
+    series = {"realised": money.revenue(result.streams).sum(axis=0)}
+    for name, t in result.baselines.items():  # baselines trade no intraday
+        series[name] = money.revenue(_streams(t, site, market, window, market.prices["da"], 0.0)).sum(axis=0)
     figs.append(plots.cumulative(folder / "cumulative_revenue.png", ts, series,
                                  f"{site.id}: cumulative revenue against the baselines", source))
     return figs

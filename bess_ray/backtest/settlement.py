@@ -1,4 +1,5 @@
-"""Money and reasons of a walk-forward trace, settled on actual prices."""
+"""A backtest's money and reasons: its trace settled on actual prices, the reason codes, the naive
+baseline and the long settlement table."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,29 +7,22 @@ import polars as pl
 
 from ..config import Site
 from ..dispatch.engine import Trace
+from ..markets import settlement as money
+from ..markets.settlement import Delivery, Terms
 
 EPS = 1e-6
 
 
 def settle(trace: Trace, site: Site, prices: dict[str, np.ndarray], intraday_price: np.ndarray,
            spread: float, dt: float) -> dict[str, np.ndarray]:
-    """Revenue per stream, per asset and interval (EUR): 'da' on the day-ahead position, each
-    reserve on its capacity, 'intraday' on the change against the position at the intraday price
-    +/- spread, and 'degradation' as a negative stream."""
-    out = {"da": prices["da"] * trace.position * dt}
-    for p, r in trace.reserves.items():
-        out[p] = prices[p] * r * dt
-    trade = trace.net - trace.position
-    if np.any(np.abs(trade) > EPS):
-        # the site trades, not each battery: moving energy between batteries crosses no spread,
-        # so the spread is paid on the site's net trade and shared by each asset's part of it
-        site_trade = np.abs(trade.sum(axis=0))
-        gross = np.abs(trade).sum(axis=0)
-        share = np.divide(np.abs(trade), gross, out=np.zeros_like(trade), where=gross > EPS)
-        out["intraday"] = (trade * intraday_price - share * site_trade * spread) * dt
-    deg = np.array([b.degradation_cost_eur_mwh for b in site.batteries])[:, None]
-    out["degradation"] = -deg * trace.discharge * dt
-    return out
+    """A walk-forward trace through the one money model (`markets.settlement`), per asset and
+    interval: 'da' on the day-ahead position, each reserve on its capacity, 'intraday' on the change
+    against the position at the intraday price less the spread, 'degradation' as a negative stream.
+    Plans are delivered as planned (no physics in a backtest)."""
+    delivery = Delivery(trace.position, trace.net, trace.discharge, trace.reserves)
+    terms = Terms(prices["da"], {p: prices[p] for p in trace.reserves}, intraday_price, spread,
+                  degradation_eur_mwh=[b.degradation_cost_eur_mwh for b in site.batteries])
+    return money.settle(delivery, terms, dt)
 
 
 def reason_codes(trace: Trace, site: Site) -> np.ndarray:

@@ -9,6 +9,8 @@ import numpy as np
 import polars as pl
 
 from ..markets import PRODUCTS
+from ..markets import settlement as money
+from ..markets.settlement import Delivery, Terms
 from ..timegrid import iso
 from .blocks import Formulation
 
@@ -74,10 +76,12 @@ def build_result(f: Formulation, x: np.ndarray, status: str, build_seconds: floa
     net = discharge - charge
     reserves = {p: col(r)[:, f.block_of[p]] for p, r in f.reserve.items()}
     da = f.market.prices["da"]
-    revenue = {"da": da * net * dt}
-    revenue.update({p: f.market.prices[p] * reserves[p] * dt for p in reserves})
-    deg = np.array([b.degradation_cost_eur_mwh for b in f.batteries])[:, None] * discharge * dt
-    total = sum(revenue.values())
+    # the one money model: a perfect-foresight plan is its own day-ahead position, delivered as planned
+    streams = money.settle(Delivery(net, net, discharge, reserves),
+                           Terms(da, {p: f.market.prices[p] for p in reserves},
+                                 degradation_eur_mwh=[b.degradation_cost_eur_mwh for b in f.batteries]), dt)
+    deg = -streams.pop("degradation")
+    revenue, total = streams, money.revenue(streams)
 
     ts = np.tile(grid.timestamps, A)
     ids = np.repeat([b.id for b in f.batteries], T)

@@ -10,6 +10,8 @@ import numpy as np
 import polars as pl
 
 from ..dispatch.engine import Trace, WalkForward
+from ..markets import settlement as money
+from ..markets.settlement import Delivery, Terms
 from ..forecast import make_forecaster
 from .battery import BatteryPlant, Event, PlantState
 from .inputs import Inputs
@@ -87,48 +89,38 @@ def settle_year(trace: Trace, inputs: Inputs, prices: dict[str, np.ndarray],
     capacity; intraday: re-planned energy against the position at the intraday proxy +/- spread;
     imbalance: what was delivered off the plan (battery derating, SoC limits, real-time curtailment)
     at the day-ahead price less a penalty; feed_in_premium on exported generation; auxiliary: the
-    HVAC / BMS energy bought. The dispatch's degradation cost is not cash: ageing shows up as
-    replacements in the cash flows.
+    HVAC / BMS energy bought: the one money model (`markets.settlement`) with the plant's delivery.
+    The dispatch's degradation cost is not cash: ageing shows up as replacements in the cash flows.
     """
     cfg, site = inputs.cfg, inputs.site
     dt, price = inputs.market.grid.dt_hours, prices["da"]
     n = trace.charge.shape[1]
-    spread = cfg.strategy.revision.intraday_spread_eur_mwh if cfg.strategy.revision else 0.0
     gen = trace.generation if trace.generation is not None else np.zeros((0, n))
-    gen_pos = trace.generation_position if trace.generation_position is not None else np.zeros((0, n))
-    planned_batt = (trace.planned_discharge - trace.planned_charge).sum(axis=0)
+    planned_batt = trace.planned_discharge - trace.planned_charge
     actual_batt = trace.net.sum(axis=0)
-    position = trace.position.sum(axis=0) + gen_pos.sum(axis=0)
-    planned = planned_batt + gen.sum(axis=0)
     # generation the POI cannot take once the batteries charged less than planned: curtailed now
     over = np.maximum(actual_batt + gen.sum(axis=0) - site.poi.export_mw, 0.0)
     gen_total = gen.sum(axis=0)
-    cut = np.minimum(over, gen_total)
     share = np.divide(gen, gen_total, out=np.zeros_like(gen), where=gen_total > EPS)
-    delivered_gen = gen - share * cut
-    actual = actual_batt + delivered_gen.sum(axis=0)
-    streams = {"da": price * trace.position.sum(axis=0) * dt}
-    if gen.shape[0]:
-        streams["generation_da"] = price * gen_pos.sum(axis=0) * dt
-    for p, r in trace.reserves.items():
-        streams[p] = prices[p] * r.sum(axis=0) * dt
-    trade = planned - position
-    if np.any(np.abs(trade) > EPS):
-        streams["intraday"] = (trade * price - np.abs(trade) * spread) * dt
-    off = actual - planned
-    penalty = cfg.strategy.imbalance_penalty_eur_mwh
-    streams["imbalance"] = (off * price - np.abs(off) * penalty) * dt
+    delivered_gen = gen - share * np.minimum(over, gen_total)
+    exported = premium = None
     if gen.shape[0] and inputs.generation is not None:
         # energy that went into the batteries was not exported: no premium on it
         into_batteries = np.minimum(trace.to_battery.sum(axis=0), trace.charge.sum(axis=0))
         exported = delivered_gen - share * np.minimum(into_batteries, delivered_gen.sum(axis=0))
         premium = inputs.generation.premium(price)
-        if np.any(premium):
-            streams["feed_in_premium"] = (premium * exported).sum(axis=0) * dt
+    delivery = Delivery(trace.position, planned_batt, trace.discharge, trace.reserves, delivered=trace.net,
+                        generation=gen if gen.shape[0] else None, generation_position=trace.generation_position,
+                        generation_delivered=delivered_gen, exported=exported)
+    terms = Terms(price, {p: prices[p] for p in trace.reserves},
+                  spread=cfg.strategy.revision.intraday_spread_eur_mwh if cfg.strategy.revision else 0.0,
+                  imbalance_penalty=cfg.strategy.imbalance_penalty_eur_mwh, premium=premium,
+                  auxiliary_mw=cfg.battery_model.auxiliary_mw)
+    streams = {k: v.sum(axis=0) for k, v in money.settle(delivery, terms, dt).items() if k not in money.NOT_CASH}
     aux = cfg.battery_model.auxiliary_mw
-    if aux:
-        streams["auxiliary"] = -aux * price * dt
-    flows = {"generation": delivered_gen.sum(axis=0), "shortfall": planned_batt - actual_batt,
+    position = trace.position.sum(axis=0) + (trace.generation_position.sum(axis=0) if gen.shape[0] else 0.0)
+    actual = actual_batt + delivered_gen.sum(axis=0)
+    flows = {"generation": delivered_gen.sum(axis=0), "shortfall": planned_batt.sum(axis=0) - actual_batt,
              "curtailed": (available.sum(axis=0) - delivered_gen.sum(axis=0)) if available is not None else np.zeros(n),
              "site_net": actual - aux, "position": position, "delivered_gen": delivered_gen,
              "available": available if available is not None else np.zeros((0, n))}
