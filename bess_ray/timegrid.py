@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -43,9 +43,34 @@ def to_utc(value: str | datetime | np.datetime64) -> np.datetime64:
     return np.datetime64(value, "us")
 
 
-def iso(t: np.datetime64) -> str:
-    """UTC instant as '2023-01-01T00:00:00Z'."""
-    return f"{np.datetime_as_string(np.datetime64(t, 's'))}Z"
+def iso(t: np.datetime64, unit: str = "s") -> str:
+    """UTC instant as '2023-01-01T00:00:00Z' (unit 'm': '2023-01-01T00:00Z')."""
+    return f"{np.datetime_as_string(np.datetime64(t, unit))}Z"
+
+
+def utc_iso(timestamp: float | None = None, micro: bool = False) -> str:
+    """An instant (default: now) as ISO-8601 UTC, '2026-01-31T12:00:00Z'; `micro` keeps microseconds
+    (audit entries and keys created within one second stay in order)."""
+    t = datetime.fromtimestamp(timestamp, timezone.utc) if timestamp is not None else datetime.now(timezone.utc)
+    return t.isoformat(timespec="microseconds" if micro else "seconds").replace("+00:00", "Z")
+
+
+def local_midnight_utc(day: date, tz: str) -> np.datetime64:
+    """The UTC instant of local midnight starting `day` in zone `tz`."""
+    wall = datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(tz))
+    return np.datetime64(wall.astimezone(timezone.utc).replace(tzinfo=None), "us")
+
+
+def local_date(t: np.datetime64, tz: str) -> date:
+    """The local calendar day of UTC instant `t` in zone `tz`."""
+    return t.astype("datetime64[us]").item().replace(tzinfo=timezone.utc).astimezone(ZoneInfo(tz)).date()
+
+
+def at_local_midnight(t: np.datetime64, tz: str) -> np.datetime64:
+    """`t` if it is a local midnight, else the next one."""
+    day = local_date(t, tz)
+    midnight = local_midnight_utc(day, tz)
+    return t.astype("datetime64[us]") if midnight == t else local_midnight_utc(day + timedelta(days=1), tz)
 
 
 @dataclass(frozen=True)

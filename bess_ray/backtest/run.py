@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +31,7 @@ from ..forecast import make_forecaster
 from ..forecast.perfect import PerfectForesight
 from ..markets import get_zone
 from ..markets.gates import DEFAULT_GATES, Gate
-from ..timegrid import iso
+from ..timegrid import at_local_midnight, iso, local_midnight_utc, utc_iso
 from .config import BacktestConfig
 from ..dispatch.engine import BacktestError, Trace, WalkForward
 from ..markets import settlement as money
@@ -55,19 +54,6 @@ class BacktestResult:
         return self.summary["revenue_eur"]
 
 
-def _local_midnight_utc(day, tz: str) -> np.datetime64:
-    t = pl.Series([datetime(day.year, day.month, day.day)]).dt.replace_time_zone(tz).dt.convert_time_zone("UTC")
-    return np.datetime64(t[0].replace(tzinfo=None), "us")
-
-
-def at_local_midnight(t: np.datetime64, tz: str) -> np.datetime64:
-    """`t` if it is a local midnight, else the next one."""
-    local = pl.Series([t.astype("datetime64[us]").item()]).dt.replace_time_zone("UTC").dt.convert_time_zone(tz)
-    if local.dt.hour()[0] == 0 and local.dt.minute()[0] == 0:
-        return t
-    return _local_midnight_utc(local.dt.date()[0] + timedelta(days=1), tz)
-
-
 def history_days(forecast: dict) -> int:
     """Whole days of prices before a window's first day that its forecast needs."""
     lags = forecast.get("lags_days", [1]) if forecast.get("type", "persistence") == "persistence" else [1]
@@ -77,7 +63,7 @@ def history_days(forecast: dict) -> int:
 def load(cfg: BacktestConfig, base_dir: Path) -> tuple[Site, MarketPrices, tuple[int, int], np.ndarray]:
     site = cfg.load_site(base_dir).with_products(cfg.traded)
     tz = get_zone(site.zone).timezone
-    w_start, w_end = _local_midnight_utc(cfg.window.start, tz), _local_midnight_utc(cfg.window.end, tz)
+    w_start, w_end = local_midnight_utc(cfg.window.start, tz), local_midnight_utc(cfg.window.end, tz)
     want_start = w_start - np.timedelta64(history_days(cfg.forecast), "D")
     want_end = w_end + np.timedelta64(int(cfg.lookahead_h * 60), "m")
     day_ahead = cfg.prices.day_ahead
@@ -196,7 +182,7 @@ def _assemble(cfg, site, market, window, intraday, spread, trace, baselines, for
     ts = pl.Series("timestamp", trace.timestamps).dt.replace_time_zone("UTC")
     assets = trace.assets
     n = w1 - w0
-    energy = np.array([b.energy_mwh for b in site.batteries])[:, None]
+    energy = site.fleet.energy_mwh[:, None]
     codes = reason_codes(trace, site)
     realised = pl.DataFrame({
         "timestamp": pl.concat([ts] * len(assets)), "asset": np.repeat(assets, n),
@@ -262,7 +248,7 @@ def write_artifacts(out: Path, cfg, site, market, window, trace: Trace, result: 
         m = r["net"].shape[1]
         frame = _plan_frame(ts[k:k + m], trace.assets, r["net"], r["soc"]).with_columns(
             pl.lit(r["day"]).alias("day"),
-            pl.lit(np.datetime_as_string(r["checkpoint"], "s") + "Z").alias("checkpoint_utc"))
+            pl.lit(iso(r["checkpoint"])).alias("checkpoint_utc"))
         rev_rows.append(frame)
     (pl.concat(rev_rows) if rev_rows else pl.DataFrame(schema={"timestamp": pl.Datetime("us", "UTC"), "asset": pl.String,
                                                              "net_mw": pl.Float64, "soc_end_mwh": pl.Float64,
@@ -307,9 +293,9 @@ def _handoff(path: Path, trace: Trace, site: Site) -> None:
     sl = slice(max(0, trace.timestamps.size - n_day), trace.timestamps.size)
     payload = {
         "schema": "bess-ray/handoff/1", "site": site.id, "zone": site.zone,
-        "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created_utc": utc_iso(),
         "sign": "net_mw > 0 is export / discharge", "intervals": [
-            {"start_utc": np.datetime_as_string(t, "s") + "Z",
+            {"start_utc": iso(t),
              "site_net_mw": round(float(trace.net[:, j].sum()), 6),
              "assets": {a: {"net_mw": round(float(trace.net[i, j]), 6), "soc_end_mwh": round(float(trace.soc[i, j]), 6),
                             **{f"reserve_{p}_mw": round(float(r[i, j]), 6) for p, r in trace.reserves.items()}}

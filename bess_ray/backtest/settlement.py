@@ -21,7 +21,7 @@ def settle(trace: Trace, site: Site, prices: dict[str, np.ndarray], intraday_pri
     Plans are delivered as planned (no physics in a backtest)."""
     delivery = Delivery(trace.position, trace.net, trace.discharge, trace.reserves)
     terms = Terms(prices["da"], {p: prices[p] for p in trace.reserves}, intraday_price, spread,
-                  degradation_eur_mwh=[b.degradation_cost_eur_mwh for b in site.batteries])
+                  degradation_eur_mwh=site.fleet.degradation_cost_eur_mwh)
     return money.settle(delivery, terms, dt)
 
 
@@ -36,9 +36,8 @@ def reason_codes(trace: Trace, site: Site) -> np.ndarray:
     net = trace.net
     site_net = net.sum(axis=0)
     at_poi = (site_net >= site.poi.export_mw - EPS) | (site_net <= -site.poi.import_mw + EPS)
-    e = np.array([b.energy_mwh for b in bats])[:, None]
-    at_soc = (trace.soc <= e * np.array([b.soc_min for b in bats])[:, None] + EPS) | \
-             (trace.soc >= e * np.array([b.soc_max for b in bats])[:, None] - EPS)
+    fleet = site.fleet
+    at_soc = (trace.soc <= fleet.min_mwh[:, None] + EPS) | (trace.soc >= fleet.max_mwh[:, None] - EPS)
     codes = np.full(net.shape, "idle_low_spread", dtype=object)
     codes[at_soc] = "soc_limit"
     if trace.reserves:

@@ -28,7 +28,7 @@ from ..markets import PRODUCTS, get_zone
 from ..markets.gates import DEFAULT_GATES, PUBLICATION_DELAY, Gate, gate_instants, gates_for
 from ..optimize.blocks import Calendar, Generation, IntradayTrade, Locks, build
 from ..optimize.warm import WarmSolver
-from ..timegrid import TimeGrid
+from ..timegrid import TimeGrid, iso
 
 EPS = 1e-6
 RESERVE_STEP_MW = 1e-4  # reserve commitments are whole multiples of 0.1 kW
@@ -102,7 +102,7 @@ class WalkForward:
         for edge in self.window:
             if edge not in self.day_start:
                 raise ValueError(f"the backtest window must start and end at local midnights ({zone.timezone}); "
-                                 f"interval {edge} ({np.datetime_as_string(grid.timestamps[min(edge, grid.periods - 1)], 'm')}Z) "
+                                 f"interval {edge} ({iso(grid.timestamps[min(edge, grid.periods - 1)], 'm')}) "
                                  "is not one")
         self.day_dates = dates.gather(starts)
         self.calendar = Calendar(
@@ -176,7 +176,7 @@ class WalkForward:
             from ..optimize.diagnose import diagnose, explain
 
             why = explain(diagnose(lp, self.ts[start:stop])) if sol.status == "infeasible" else sol.status
-            raise BacktestError(f"the {key} problem from {np.datetime_as_string(self.ts[start], 'm')}Z: {why}")
+            raise BacktestError(f"the {key} problem from {iso(self.ts[start], 'm')}: {why}")
         return f, sol.x
 
     # --------------------------------------------------------------------------------- the run
@@ -195,7 +195,7 @@ class WalkForward:
             self.bats = self.site.batteries
         self.reserve = {p: np.zeros((A, N)) for p in self.calendar.blocks}
         self.committed = {p: np.zeros(N, dtype=bool) for p in self.products}
-        self.initial = np.array([b.energy_mwh * b.soc_initial for b in self.bats])
+        self.initial = self.site.fleet.initial_mwh
         if self.plant is not None:  # a simulation year starts where the last one ended
             self.initial = self.plant.state.soc_mwh.copy()
         n = w1 - w0
@@ -270,9 +270,8 @@ class WalkForward:
         """SoC before interval k: the current plan, or the configured initial SoC at the window start."""
         if k <= self.window[0] or not self.committed["da"][k - 1]:
             return self.initial
-        lo = [b.energy_mwh * b.soc_min for b in self.bats]
-        hi = [b.energy_mwh * b.soc_max for b in self.bats]
-        return np.clip(self.plan_s[:, k - 1], lo, hi)
+        fleet = self.site.fleet
+        return np.clip(self.plan_s[:, k - 1], fleet.min_mwh, fleet.max_mwh)
 
     def _reserve_locks(self, horizon: np.ndarray) -> Locks:
         """Committed reserves inside the horizon, per bid block (NaN = still free)."""
@@ -366,7 +365,7 @@ class WalkForward:
             if "infeasible" not in str(e):
                 raise
             # as an EMS would: when a re-plan fails, the current (valid) schedule stands; recorded
-            trace.skipped_revisions.append({"day": label, "checkpoint": np.datetime_as_string(t, "m") + "Z",
+            trace.skipped_revisions.append({"day": label, "checkpoint": iso(t, "m"),
                                             "reason": str(e)})
             return
         self._store_plan(f, x, horizon, upto)

@@ -16,6 +16,7 @@ import polars as pl
 
 from ..errors import DataError
 from ..markets import PRODUCTS
+from ..timegrid import iso
 from .base import ForecastError, VisibleHistory
 
 
@@ -69,7 +70,7 @@ class CsvForecast:
             gaps = np.flatnonzero(np.isnan(values))
             if gaps.size:
                 first = np.datetime_as_string(ts[gaps[0]], "m")
-                raise ForecastError(f"no {p} forecast issued at or before {np.datetime_as_string(view.decision_time, 'm')}Z "
+                raise ForecastError(f"no {p} forecast issued at or before {iso(view.decision_time, 'm')} "
                                     f"for {gaps.size} interval(s) from {first}Z (values issued later are not used)")
             out[p] = values
         return out

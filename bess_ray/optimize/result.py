@@ -79,13 +79,13 @@ def build_result(f: Formulation, x: np.ndarray, status: str, build_seconds: floa
     # the one money model: a perfect-foresight plan is its own day-ahead position, delivered as planned
     streams = money.settle(Delivery(net, net, discharge, reserves),
                            Terms(da, {p: f.market.prices[p] for p in reserves},
-                                 degradation_eur_mwh=[b.degradation_cost_eur_mwh for b in f.batteries]), dt)
+                                 degradation_eur_mwh=f.site.fleet.degradation_cost_eur_mwh), dt)
     deg = -streams.pop("degradation")
     revenue, total = streams, money.revenue(streams)
 
     ts = np.tile(grid.timestamps, A)
     ids = np.repeat([b.id for b in f.batteries], T)
-    energy = np.array([b.energy_mwh for b in f.batteries])[:, None]
+    energy = f.site.fleet.energy_mwh[:, None]
     cols = {
         "timestamp": pl.Series(ts).dt.replace_time_zone("UTC"),
         "asset": ids,

@@ -84,8 +84,7 @@ def solve_staged(f: Formulation, threads: int = 1) -> Staged | None:
     grid = f.market.grid
     days = grid.local_days(get_zone(f.site.zone).timezone)
     calendar = Calendar(f.block_of, days)
-    e = np.array([b.energy_mwh for b in f.batteries])
-    midway = e * (np.array([b.soc_min for b in f.batteries]) + [b.soc_max for b in f.batteries]) / 2
+    midway = f.site.fleet.midway_mwh
 
     def weeks(edges: np.ndarray) -> list[_Stage | None]:
         """Consecutive weeks, each started from the last one's basis (30 % less HiGHS time than cold)."""
@@ -172,8 +171,7 @@ def _join(f: Formulation, stages: list[_Stage]) -> tuple[highspy.Highs | None, n
     col_status = [v for s in stages for v in s.col_status]
     row_status = [v for s in stages for v in s.row_status]
 
-    e = np.array([b.energy_mwh for b in f.batteries])
-    soc_lo, soc_hi = e * [b.soc_min for b in f.batteries], e * [b.soc_max for b in f.batteries]
+    soc_lo, soc_hi = f.site.fleet.min_mwh, f.site.fleet.max_mwh
     link_rows, link_cols = [], []
     for i, (this, after) in enumerate(zip(stages[:-1], stages[1:])):
         end_rows = n_rows[i] + this.end_rows

@@ -14,7 +14,7 @@ from ray import serve
 
 from ..data.quality import DataReport
 from ..data.series import Series
-from ..store import utc_iso
+from ..timegrid import utc_iso
 from ..store.scenarios import ScenarioStore
 
 

@@ -8,6 +8,7 @@ first year and the look-ahead after the last.
 """
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -20,16 +21,14 @@ from ..data.transforms import restamp_year
 from ..errors import DataError
 from ..markets import get_zone
 from ..optimize.blocks import Generation
-from ..timegrid import TimeGrid, iso
+from ..timegrid import TimeGrid, iso, local_midnight_utc
 from .config import PriceScenario
 
 HISTORY_DAYS = 8  # the longest default persistence lag (7 days) and a day
 
 
 def _local_year_bounds(year: int, tz: str) -> tuple[np.datetime64, np.datetime64]:
-    t = pl.Series([f"{year}-01-01", f"{year + 1}-01-01"]).str.to_datetime().dt.replace_time_zone(tz)
-    t = t.dt.convert_time_zone("UTC").dt.replace_time_zone(None).to_numpy().astype("datetime64[us]")
-    return t[0], t[1]
+    return local_midnight_utc(date(year, 1, 1), tz), local_midnight_utc(date(year + 1, 1, 1), tz)
 
 
 def simulation_grid(years: list[int], tz: str, resolution: str, lookahead_h: float,

@@ -11,7 +11,8 @@ import secrets
 from contextlib import closing
 from pathlib import Path
 
-from . import connect, home, utc_iso
+from ..timegrid import utc_iso
+from . import connect, home
 
 KINDS = ("backtest", "simulation", "sweep")
 FINISHED = ("done", "failed", "cancelled")

@@ -15,7 +15,8 @@ import threading
 from pathlib import Path
 
 from ..errors import ConfigError
-from . import connect, home, utc_iso
+from ..timegrid import utc_iso
+from . import connect, home
 
 ROLES = ("viewer", "analyst", "operator", "admin")
 PREFIX = "bessray"

@@ -17,7 +17,8 @@ import polars as pl
 from ..data.quality import DataReport
 from ..data.series import Series
 from ..errors import DataError
-from . import connect, home, utc_iso
+from ..timegrid import utc_iso
+from . import connect, home
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 SCHEMA = """

@@ -13,12 +13,13 @@ import polars as pl
 import pyarrow as pa
 
 from ..backtest.config import BacktestConfig
-from ..backtest.run import at_local_midnight, backtest, history_days, load
+from ..backtest.run import backtest, history_days, load
 from ..data.market import load_market_prices
 from ..data.series import Series, memo
 from ..errors import BessRayError, ConfigError, DataError
 from ..forecast import make_forecaster
 from ..markets import get_zone
+from ..timegrid import at_local_midnight, local_date
 from ..simulate.config import SimulationConfig
 from ..simulate.inputs import prepare
 from ..simulate.run import simulate
@@ -112,8 +113,7 @@ def first_backtest_day(cfg: dict, base_dir: Path):
     zone = get_zone(cfg["site"]["zone"])
     prices = load_market_prices(zone.code, ("da",), cfg["prices"]["day_ahead"], fill=cfg.get("fill"),
                                 base_dir=base_dir)
-    midnight = at_local_midnight(prices.grid.start, zone.timezone)
-    day = pl.Series([midnight.item()]).dt.replace_time_zone("UTC").dt.convert_time_zone(zone.timezone).dt.date()[0]
+    day = local_date(at_local_midnight(prices.grid.start, zone.timezone), zone.timezone)
     return day + timedelta(days=history_days(cfg["forecast"]) - 1)
 
 
