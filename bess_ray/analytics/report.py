@@ -7,6 +7,8 @@ from pathlib import Path
 
 import polars as pl
 
+from .. import artifacts
+
 
 def _img(path: Path) -> str:
     data = base64.b64encode(path.read_bytes()).decode()
@@ -48,5 +50,5 @@ Decisions use only prices published before each gate; settlement uses actual pri
 <p style="color:gray;font-size:small">Prices: {html.escape('; '.join(f'{k}: {v}' for k, v in s['data_sources'].items()))}.
 Sources and licences: bess_ray/data/samples/PROVENANCE.md.</p>
 </body></html>"""
-    path.write_text(page)
+    artifacts.write(path, page)
     return path

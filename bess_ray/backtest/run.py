@@ -16,7 +16,6 @@ Artifact layout of `DIR` (stable; new files may be added, none renamed):
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from .. import artifacts
 from ..config import Site
 from ..data.market import MarketPrices, load_market_prices
 from ..errors import DataError
@@ -240,8 +240,8 @@ def write_artifacts(out: Path, cfg, site, market, window, trace: Trace, result: 
     dt = market.grid.dt_hours
     ts = pl.Series("timestamp", trace.timestamps).dt.replace_time_zone("UTC")
     resolved = {"backtest": cfg.model_dump(mode="json"), "site": site.model_dump(mode="json")}
-    (out / "config.resolved.json").write_text(json.dumps(resolved, indent=2))
-    _plan_frame(ts, trace.assets, trace.baseline_net, trace.baseline_soc).write_parquet(out / "baseline.parquet")
+    artifacts.write(out / "config.resolved.json", resolved)
+    artifacts.write(out / "baseline.parquet", _plan_frame(ts, trace.assets, trace.baseline_net, trace.baseline_soc))
     rev_rows = []
     for r in trace.revisions:
         k = r["first"]
@@ -250,16 +250,15 @@ def write_artifacts(out: Path, cfg, site, market, window, trace: Trace, result: 
             pl.lit(r["day"]).alias("day"),
             pl.lit(iso(r["checkpoint"])).alias("checkpoint_utc"))
         rev_rows.append(frame)
-    (pl.concat(rev_rows) if rev_rows else pl.DataFrame(schema={"timestamp": pl.Datetime("us", "UTC"), "asset": pl.String,
-                                                             "net_mw": pl.Float64, "soc_end_mwh": pl.Float64,
-                                                             "day": pl.String, "checkpoint_utc": pl.String})
-     ).write_parquet(out / "revisions.parquet")
-    result.realised.write_parquet(out / "realised.parquet")
-    result.settlement.write_parquet(out / "settlement.parquet")
-    result.monthly.write_csv(out / "monthly.csv")
-    _reconciliation(result, trace, site, market, window, dt).write_csv(out / "reconciliation.csv")
+    no_revisions = pl.DataFrame(schema={"timestamp": pl.Datetime("us", "UTC"), "asset": pl.String, "net_mw": pl.Float64,
+                                        "soc_end_mwh": pl.Float64, "day": pl.String, "checkpoint_utc": pl.String})
+    artifacts.write(out / "revisions.parquet", pl.concat(rev_rows) if rev_rows else no_revisions)
+    artifacts.write(out / "realised.parquet", result.realised)
+    artifacts.write(out / "settlement.parquet", result.settlement)
+    artifacts.write(out / "monthly.csv", result.monthly)
+    artifacts.write(out / "reconciliation.csv", _reconciliation(result, trace, site, market, window, dt))
     _handoff(out / "handoff.json", trace, site)
-    (out / "summary.json").write_text(json.dumps(result.summary, indent=2, default=str) + "\n")
+    artifacts.write(out / "summary.json", result.summary)
     figures = _plots(out / "plots", cfg, site, market, window, trace, result)
     from ..analytics.report import write_report
 
@@ -302,7 +301,7 @@ def _handoff(path: Path, trace: Trace, site: Site) -> None:
                         for i, a in enumerate(trace.assets)}}
             for j, t in zip(range(sl.start, sl.stop), trace.timestamps[sl])],
     }
-    path.write_text(json.dumps(payload, indent=1))
+    artifacts.write(path, payload, indent=1)
 
 
 def _plots(folder: Path, cfg, site, market, window, trace: Trace, result) -> list[Path]:
@@ -343,4 +342,4 @@ def _write_partial(out: Path, cfg, site, market, window, intraday, spread, e: Ba
     result.summary["status"] = "failed"
     result.summary["error"] = str(e)
     write_artifacts(out, cfg, site, market, (w0, w0 + n), sub, result)
-    (out / "error.txt").write_text(f"{e}\n{done} day(s) completed before the failure; their artifacts are kept.\n")
+    artifacts.write(out / "error.txt", f"{e}\n{done} day(s) completed before the failure; their artifacts are kept.\n")

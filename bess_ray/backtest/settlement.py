@@ -32,7 +32,6 @@ def reason_codes(trace: Trace, site: Site) -> np.ndarray:
     day-ahead position), da_arbitrage (trading the day-ahead position), <product>_reserved (idle
     in energy, holding reserve), soc_limit (idle at an SoC limit), idle_low_spread (nothing paid).
     """
-    bats = site.batteries
     net = trace.net
     site_net = net.sum(axis=0)
     at_poi = (site_net >= site.poi.export_mw - EPS) | (site_net <= -site.poi.import_mw + EPS)

@@ -1,13 +1,13 @@
 """Schedules and money out of a solved formulation: polars frames, Parquet / CSV, summary.json."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
+from .. import artifacts
 from ..markets import PRODUCTS
 from ..markets import settlement as money
 from ..markets.settlement import Delivery, Terms
@@ -38,11 +38,8 @@ class OptimizationResult:
         out.mkdir(parents=True, exist_ok=True)
         for fmt in formats:
             for name, frame in (("schedule", self.schedule), ("site_schedule", self.site_schedule)):
-                path = out / f"{name}.{fmt}"
-                tmp = path.with_suffix(path.suffix + ".tmp")
-                frame.write_parquet(tmp) if fmt == "parquet" else frame.write_csv(tmp)
-                tmp.replace(path)  # atomic: a reader never sees half a file
-        (out / "summary.json").write_text(json.dumps(self.summary, indent=2) + "\n")
+                artifacts.write(out / f"{name}.{fmt}", frame)
+        artifacts.write(out / "summary.json", self.summary)
         return out
 
     def describe(self) -> str:

@@ -18,14 +18,13 @@ Artifact layout of `DIR` (stable; new files may be added, none renamed):
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 
+from .. import artifacts
 from ..errors import ConfigError
 from .config import SimulationConfig
 from .finance import cash_flows, summarize
@@ -139,25 +138,19 @@ def assemble(inputs: Inputs, results: list[YearResult]) -> SimulationResult:
 
 def write_artifacts(out: Path, cfg: SimulationConfig, result: SimulationResult) -> Path:
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.resolved.json").write_text(json.dumps(cfg.model_dump(mode="json"), indent=2))
-    (out / "summary.json").write_text(json.dumps(result.summary, indent=2, default=_json))
-    result.yearly.write_parquet(out / "yearly.parquet")
-    result.yearly.write_csv(out / "yearly.csv")
-    result.cash_flows.write_csv(out / "cash_flows.csv")
+    artifacts.write(out / "config.resolved.json", cfg.model_dump(mode="json"))
+    artifacts.write(out / "summary.json", result.summary)
+    artifacts.write(out / "yearly.parquet", result.yearly)
+    artifacts.write(out / "yearly.csv", result.yearly)
+    artifacts.write(out / "cash_flows.csv", result.cash_flows)
     soh = [row for r in result.years for row in r.soh_log]
     if soh:
-        pl.DataFrame(soh).with_columns(pl.col("timestamp").dt.replace_time_zone("UTC")).write_parquet(out / "soh.parquet")
+        artifacts.write(out / "soh.parquet", pl.DataFrame(soh).with_columns(pl.col("timestamp").dt.replace_time_zone("UTC")))
     frames = [r.timeseries for r in result.years if r.timeseries is not None]
     if frames:
-        pl.concat(frames, how="diagonal").write_parquet(out / "timeseries.parquet")
+        artifacts.write(out / "timeseries.parquet", pl.concat(frames, how="diagonal"))
     result.out_dir = out
     return out
-
-
-def _json(x):
-    if isinstance(x, (np.floating, np.integer)):
-        return x.item()
-    raise TypeError(f"not JSON serialisable: {type(x).__name__}")
 
 
 def format_summary(result: SimulationResult) -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
+from .. import artifacts
 from ..data.quality import DataReport
 from ..data.series import Series
 from ..errors import DataError
@@ -65,9 +66,7 @@ class ScenarioStore:
         frame = series.frame.select("timestamp", "end", *series.columns)
         digest = hashlib.sha256(frame.write_ipc(None).getvalue()).hexdigest()
         path = self.data_dir / f"{name}-{digest[:12]}.parquet"
-        tmp = path.with_suffix(".parquet.tmp")
-        frame.write_parquet(tmp)
-        tmp.replace(path)
+        artifacts.write(path, frame)
         meta = {
             "name": name, "columns": json.dumps(series.units), "resolution_min": series.resolution_min,
             "start_utc": f"{frame['timestamp'].min():%Y-%m-%dT%H:%M:%SZ}",

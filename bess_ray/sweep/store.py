@@ -16,15 +16,14 @@ file, so a finished case always has both.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from .. import artifacts
 from ..errors import ConfigError
+from ..timegrid import utc_iso
 from .spec import Sweep
 
 
@@ -66,39 +65,26 @@ class SweepStore:
         for d in (self.results, self.years, self.failed):
             d.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(sweep.path, self.root / "spec.yaml")
-        _atomic_write_parquet(pa.Table.from_pylist([
+        artifacts.write(self.root / "cases.parquet", pa.Table.from_pylist([
             {"case_id": c.case_id, **{k: (str(v) if v is not None else None) for k, v in c.params.items()},
-             "config_json": json.dumps(c.config, sort_keys=True)} for c in sweep.cases]), self.root / "cases.parquet")
-        _atomic_write_text(self.root / "sweep.json", json.dumps({
+             "config_json": json.dumps(c.config, sort_keys=True)} for c in sweep.cases]))
+        artifacts.write(self.root / "sweep.json", {
             "schema": "bess-ray/sweep/1", "name": sweep.spec.name, "kind": sweep.kind, "digest": sweep.digest,
-            "cases": len(sweep.cases), "spec": str(sweep.path),
-            "claimed_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}, indent=2) + "\n")
+            "cases": len(sweep.cases), "spec": str(sweep.path), "claimed_utc": utc_iso()})
 
     # -------------------------------------------------------------------------------- cases
     def done_ids(self) -> set[str]:
         return {f.name.removesuffix(".parquet") for f in self.results.glob("*.parquet")}
 
     def write_result(self, case_id: str, row: dict, years: pa.Table) -> None:
-        _atomic_write_parquet(years, self.years / f"{case_id}.parquet")
-        _atomic_write_parquet(pa.Table.from_pylist([row]), self.results / f"{case_id}.parquet")
+        artifacts.write(self.years / f"{case_id}.parquet", years)
+        artifacts.write(self.results / f"{case_id}.parquet", pa.Table.from_pylist([row]))
         (self.failed / f"{case_id}.json").unlink(missing_ok=True)
 
     def write_failure(self, case_id: str, params: dict, error: str, trace: str | None, attempts: int) -> None:
-        _atomic_write_text(self.failed / f"{case_id}.json", json.dumps(
-            {"case_id": case_id, "params": params, "error": error, "traceback": trace, "attempts": attempts,
-             "failed_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}, indent=2, default=str) + "\n")
+        artifacts.write(self.failed / f"{case_id}.json", {
+            "case_id": case_id, "params": params, "error": error, "traceback": trace, "attempts": attempts,
+            "failed_utc": utc_iso()})
 
     def failures(self) -> list[dict]:
         return [json.loads(f.read_text()) for f in sorted(self.failed.glob("*.json"))]
-
-
-def _atomic_write_parquet(table: pa.Table, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
