@@ -130,7 +130,7 @@ def test_readme_figure_full_year_perfect_foresight(tmp_path):
     ("dk2_2023_fcrn_fcrd", {"da", "fcr_n", "fcr_d_up", "intraday"}),
 ])
 def test_example_backtests_run_through_the_cli(tmp_path, name, streams):
-    """The shipped backtests over (nearly) a year of real prices, as the README quotes them."""
+    """The shipped backtests over (nearly) a year of real prices, as the docs quote them."""
     p = cli("backtest", CONFIGS / "backtests" / f"{name}.yaml", "--out", tmp_path)
     assert p.returncode == 0, p.stderr
     s = json.loads((tmp_path / "summary.json").read_text())
@@ -141,5 +141,5 @@ def test_example_backtests_run_through_the_cli(tmp_path, name, streams):
     figures = json.loads((ROOT / "tests" / "data" / "figures.json").read_text())[f"backtest/{name}"]
     assert round(s["revenue_eur"], 2) == figures["revenue_eur"]  # to the cent, on any machine
     assert round(s["oracle_revenue_eur"], 2) == figures["oracle_revenue_eur"]
-    readme = (ROOT / "README.md").read_text()
-    assert f"{s['revenue_eur']:,.0f}" in readme, f"README should quote {name}: {s['revenue_eur']:,.0f} EUR"
+    docs = (ROOT / "docs" / "backtests.md").read_text()
+    assert f"{s['revenue_eur']:,.0f}" in docs, f"docs/backtests.md should quote {name}: {s['revenue_eur']:,.0f} EUR"
