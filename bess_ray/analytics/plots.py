@@ -7,28 +7,26 @@ import numpy as np
 import polars as pl
 
 
-def _plt():
-    import matplotlib
+def _figure(rows: int = 1, figsize=(11, 4.5), **kw):
+    """A figure and its axes, drawn by Agg without pyplot: no GUI backend, no global figure
+    registry, and 0.5 s less to import."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(rows, 1, **kw)
 
 
 def _save(fig, path: Path, source: str) -> Path:
-    """Name the data source on the figure, write the PNG, free the figure."""
+    """Name the data source on the figure and write the PNG."""
     fig.text(0.01, 0.01, f"prices: {source}", fontsize=7, color="gray")
     fig.autofmt_xdate()
     fig.savefig(path, dpi=90)
-    _plt().close(fig)
     return path
 
 
 def week_dispatch(path: Path, ts: np.ndarray, price: np.ndarray, net: np.ndarray, soc_frac: np.ndarray,
                   title: str, source: str) -> Path:
-    plt = _plt()
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(11, 6), sharex=True)
+    fig, (ax1, ax2) = _figure(2, figsize=(11, 6), sharex=True)
     ax1.plot(ts, price, color="tab:gray", lw=1)
     ax1.set_ylabel("day-ahead price, EUR/MWh")
     ax1b = ax1.twinx()
@@ -42,8 +40,7 @@ def week_dispatch(path: Path, ts: np.ndarray, price: np.ndarray, net: np.ndarray
 
 
 def monthly_stacked(path: Path, table: pl.DataFrame, streams: list[str], title: str, source: str) -> Path:
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(11, 4.5))
+    fig, ax = _figure()
     months = table["month"].to_list()
     pos = np.zeros(len(months))
     neg = np.zeros(len(months))
@@ -61,10 +58,13 @@ def monthly_stacked(path: Path, table: pl.DataFrame, streams: list[str], title: 
 
 
 def cumulative(path: Path, ts: np.ndarray, series: dict[str, np.ndarray], title: str, source: str) -> Path:
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(11, 4.5))
+    """Cumulative revenue per series, drawn at the end of each UTC day (a year is 365 points, not
+    35,040: the same line at a width of 11 inches)."""
+    fig, ax = _figure()
+    day = ts.astype("datetime64[D]")
+    ends = np.r_[np.flatnonzero(day[1:] != day[:-1]), day.size - 1]
     for name, rev in series.items():
-        ax.plot(ts, np.cumsum(rev), label=name, lw=1.2)
+        ax.plot(ts[ends], np.cumsum(rev)[ends], label=name, lw=1.2)
     ax.set_ylabel("cumulative revenue, EUR")
     ax.legend(fontsize=8)
     ax.set_title(title)

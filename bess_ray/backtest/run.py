@@ -131,8 +131,9 @@ def backtest(config: BacktestConfig | str | Path, out_dir: str | Path | None = N
     baselines: dict[str, Trace] = {}
     if "oracle" in cfg.baselines:
         baselines["oracle"] = engine(products, PerfectForesight()).run()
-    if "da_only" in cfg.baselines:
-        baselines["da_only"] = engine(("da",), make_forecaster(cfg.forecast, base_dir)).run()
+    if "da_only" in cfg.baselines:  # a day-ahead-only run without revisions is its own da_only baseline
+        same = tuple(products) == ("da",) and checkpoints is None
+        baselines["da_only"] = trace if same else engine(("da",), make_forecaster(cfg.forecast, base_dir)).run()
     if "naive" in cfg.baselines:
         baselines["naive"] = _naive(cfg, site, market, window, base_dir, gates)
 
