@@ -6,18 +6,15 @@
     life = bess_ray.simulate("configs/simulations/de_lu_10mw_20mwh_15y.yaml")
     sweep = bess_ray.sweep("configs/sweeps/quickstart.yaml", "out/quickstart")
 
-Each job is a function, callable any number of times in any order; their packages are imported
-by module (`from bess_ray.backtest.config import BacktestConfig`).
+Each job is a function of this package, callable any number of times in any order; no package
+shares its name (they are optimization/, backtesting/, simulation/ and sweeps/), so no import of a
+submodule can rebind it.
 """
-from . import backtest as _backtest_package, simulate as _simulate_package, sweep as _sweep_package  # noqa: F401
 from .config import PV, Battery, Site, Wind
 from .data.series import use_scenario_reader
 from .errors import BessRayError, ConfigError, DataError, InfeasibleError
-from .optimize import Locks, OptimizationResult, optimize
+from .optimization import Locks, OptimizationResult, optimize
 from .store.scenarios import read_scenario
-
-# The packages above are bound first: the functions below take their names for good, since a
-# later import of a submodule (bess_ray.backtest.run) never rebinds a name already bound here.
 
 use_scenario_reader(read_scenario)  # `scenario:NAME` price sources read the embedded store
 
@@ -25,8 +22,8 @@ use_scenario_reader(read_scenario)  # `scenario:NAME` price sources read the emb
 def backtest(config, out_dir=None, progress=None, *, base_dir=None):
     """Walk-forward backtest of a site (a YAML path or a `BacktestConfig`): the realised revenue
     by stream, the capture rate against the oracle and the baselines, the schedules and, with
-    `out_dir`, the artifacts and the HTML report. See `bess_ray.backtest.run.backtest`."""
-    from .backtest.run import backtest as run
+    `out_dir`, the artifacts and the HTML report. See `bess_ray.backtesting.run.backtest`."""
+    from .backtesting.run import backtest as run
 
     return run(config, out_dir, progress, base_dir=base_dir)
 
@@ -35,8 +32,8 @@ def simulate(config, out_dir=None, *, mode=None, years=None, timeseries=None, pr
              base_dir=None):
     """Multi-year simulation (a YAML path or a `SimulationConfig`): yearly revenue, state of health,
     cash flows, NPV, IRR, LCOS. Parallel mode (`mode="parallel"` or the config's) runs the years as
-    Ray tasks on a local Ray or the cluster at `address`. See `bess_ray.simulate.run.simulate`."""
-    from .simulate.config import SimulationConfig
+    Ray tasks on a local Ray or the cluster at `address`. See `bess_ray.simulation.run.simulate`."""
+    from .simulation.config import SimulationConfig
 
     options = dict(mode=mode, years=years, timeseries=timeseries, progress=progress, base_dir=base_dir)
     cfg = config if isinstance(config, SimulationConfig) else SimulationConfig.from_yaml(config)
@@ -44,7 +41,7 @@ def simulate(config, out_dir=None, *, mode=None, years=None, timeseries=None, pr
         from .cluster.simulate import simulate as parallel
 
         return parallel(config, out_dir, address=address, **options)
-    from .simulate.run import simulate as sequential
+    from .simulation.run import simulate as sequential
 
     return sequential(config, out_dir, **options)
 
@@ -52,7 +49,7 @@ def simulate(config, out_dir=None, *, mode=None, years=None, timeseries=None, pr
 def sweep(spec, out_dir, *, address=None, max_in_flight=None, force=False, num_cpus=None, progress=True):
     """Run a portfolio sweep (a spec YAML) as Ray tasks into `out_dir`, resuming what is finished
     there; returns the report (done, skipped, failed). Rank the results with
-    `bess_ray.sweep.results.rank(out_dir)`. See `bess_ray.cluster.sweep.run_sweep`."""
+    `bess_ray.sweeps.results.rank(out_dir)`. See `bess_ray.cluster.sweep.run_sweep`."""
     from .cluster.sweep import run_sweep
 
     return run_sweep(spec, out_dir, address=address, max_in_flight=max_in_flight, force=force, num_cpus=num_cpus,

@@ -21,7 +21,7 @@ def _add_price_args(p: argparse.ArgumentParser, required: bool) -> None:
 
 
 def cmd_optimize(a: argparse.Namespace) -> int:
-    from .optimize import optimize
+    from .optimization import optimize
 
     result = optimize(a.site, a.prices, reserve_prices=a.reserve_prices, start=a.start, end=a.end,
                       resolution=a.resolution, products=a.products, binaries=a.binaries, backend=a.backend,
@@ -33,8 +33,8 @@ def cmd_optimize(a: argparse.Namespace) -> int:
 
 
 def cmd_simulate(a: argparse.Namespace) -> int:
-    from .simulate.config import SimulationConfig
-    from .simulate.run import format_summary
+    from .simulation.config import SimulationConfig
+    from .simulation.run import format_summary
 
     if (a.mode or SimulationConfig.from_yaml(a.config).mode) == "parallel":
         from functools import partial
@@ -43,7 +43,7 @@ def cmd_simulate(a: argparse.Namespace) -> int:
 
         simulate = partial(simulate, address=a.address)
     else:
-        from .simulate.run import simulate
+        from .simulation.run import simulate
 
     def progress(r) -> None:
         print(f"  {r.year}: revenue {r.revenue_eur:,.0f} EUR, SoH {100 * r.soh_end:.1f} %, {r.efc:.0f} cycles "
@@ -57,7 +57,7 @@ def cmd_simulate(a: argparse.Namespace) -> int:
 
 
 def cmd_backtest(a: argparse.Namespace) -> int:
-    from .backtest import backtest
+    from .backtesting.run import backtest
 
     result = backtest(a.config, a.out)
     s = result.summary
@@ -77,7 +77,7 @@ def cmd_backtest(a: argparse.Namespace) -> int:
 
 def cmd_sweep(a: argparse.Namespace) -> int:
     from .cluster.sweep import run_sweep
-    from .sweep.results import format_table, rank
+    from .sweeps.results import format_table, rank
 
     report = run_sweep(a.spec, a.out, address=a.address, max_in_flight=a.max_in_flight, force=a.force,
                        num_cpus=a.num_cpus, progress=not a.quiet)
@@ -96,8 +96,8 @@ def cmd_sweep(a: argparse.Namespace) -> int:
 
 
 def cmd_results(a: argparse.Namespace) -> int:
-    from .sweep.results import format_table, plot, rank
-    from .sweep.store import SweepStore
+    from .sweeps.results import format_table, plot, rank
+    from .sweeps.store import SweepStore
 
     if a.failed:
         for f in SweepStore(a.out).failures():

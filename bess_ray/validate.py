@@ -41,8 +41,8 @@ def validate_file(path: Path, prices=None, reserve_prices=None, fill: str | None
 
 
 def _validate_backtest(path: Path) -> list[str]:
-    from .backtest.config import BacktestConfig
-    from .backtest.run import load
+    from .backtesting.config import BacktestConfig
+    from .backtesting.run import load
     from .forecast import make_forecaster
 
     cfg = BacktestConfig.from_yaml(path)
@@ -57,8 +57,8 @@ def _validate_backtest(path: Path) -> list[str]:
 
 
 def _validate_simulation(path: Path) -> list[str]:
-    from .simulate.config import SimulationConfig
-    from .simulate.inputs import prepare
+    from .simulation.config import SimulationConfig
+    from .simulation.inputs import prepare
 
     cfg = SimulationConfig.from_yaml(path)
     inputs = prepare(cfg, path.resolve().parent)
@@ -74,8 +74,8 @@ def _validate_simulation(path: Path) -> list[str]:
 
 def _validate_sweep(path: Path) -> list[str]:
     from .data.series import memo
-    from .sweep.case import first_backtest_day, load_shared
-    from .sweep.spec import load_sweep
+    from .sweeps.case import first_backtest_day, load_shared
+    from .sweeps.spec import load_sweep
 
     with memo() as series:
         sweep = load_sweep(path, first_day=first_backtest_day)

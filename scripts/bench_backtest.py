@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bess_ray.dispatch import WalkForward
+from bess_ray.dispatch.engine import WalkForward
 from bess_ray.config import Site
 from bess_ray.data import load_market_prices
 from bess_ray.forecast import make_forecaster

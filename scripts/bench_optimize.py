@@ -87,7 +87,7 @@ def dump_lp(kernel: str) -> None:
 
     from bess_ray import Site
     from bess_ray.data import load_market_prices
-    from bess_ray.optimize import build
+    from bess_ray.optimization import build
 
     s = Site.from_yaml(SITE).with_products(kernel)
     m = load_market_prices(s.zone, s.markets.products, "sample:DE_LU_2023", RESERVES)

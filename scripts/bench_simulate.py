@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from bess_ray.simulate.run import simulate
+from bess_ray.simulation.run import simulate
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs/simulations/de_lu_10mw_20mwh_15y.yaml"
 

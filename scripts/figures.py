@@ -7,7 +7,7 @@ four quick-start sweep cases, in EUR to the cent.
 
 tests/e2e/test_figures.py runs `--check` with the oldest HiGHS the project allows (the newest is
 what a fresh install brings, and the CLI tests hold it to the same file): the optimum is unique by
-construction (optimize/blocks.py, TIE_BREAK_EUR_MWH), so every HiGHS release gives the same money.
+construction (optimization/blocks.py, TIE_BREAK_EUR_MWH), so every HiGHS release gives the same money.
 """
 from __future__ import annotations
 
@@ -30,10 +30,10 @@ def cents(value: float) -> float:
 
 
 def compute() -> dict:
-    from bess_ray.backtest.run import backtest
-    from bess_ray.simulate.run import simulate
-    from bess_ray.sweep.case import run_case
-    from bess_ray.sweep.spec import load_sweep
+    from bess_ray.backtesting.run import backtest
+    from bess_ray.simulation.run import simulate
+    from bess_ray.sweeps.case import run_case
+    from bess_ray.sweeps.spec import load_sweep
 
     out: dict = {}
     for name in BACKTESTS:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import ray
 
-from ..simulate.inputs import Inputs, projected_states
-from ..simulate.run import SimulationResult
-from ..simulate.run import simulate as simulate_core
-from ..simulate.year import YearResult, run_year
+from ..simulation.inputs import Inputs, projected_states
+from ..simulation.run import SimulationResult
+from ..simulation.run import simulate as simulate_core
+from ..simulation.year import YearResult, run_year
 from .runtime import ensure_ray
 
 

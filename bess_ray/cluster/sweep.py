@@ -3,7 +3,7 @@
 The driver expands and validates the spec and reads every price series once (bad input fails here,
 before any task starts), puts the series in the object store as Arrow tables, and keeps at most
 `max_in_flight` tasks running (`ray.wait`). Each task runs one case through the plain functions of
-`backtest/` or `simulate/` on one CPU with one HiGHS thread; the driver writes each finished case
+`backtesting/` or `simulation/` on one CPU with one HiGHS thread; the driver writes each finished case
 atomically, so a killed sweep resumes where it stopped. A case that raises is re-run per the spec's
 `retries.errors`, then recorded with its traceback; a task whose worker process or node dies is
 re-run by Ray up to `retries.worker_failures` times.
@@ -20,9 +20,9 @@ from ray.exceptions import RayError
 
 from ..data.series import memo
 from ..errors import ConfigError
-from ..sweep.case import Outcome, first_backtest_day, from_arrow, load_shared, run_case, to_arrow
-from ..sweep.spec import Case, load_sweep
-from ..sweep.store import SweepStore
+from ..sweeps.case import Outcome, first_backtest_day, from_arrow, load_shared, run_case, to_arrow
+from ..sweeps.spec import Case, load_sweep
+from ..sweeps.store import SweepStore
 from .runtime import ensure_ray
 
 _WORKER_SERIES: dict = {}  # per worker process: the shared series of the sweep it last served

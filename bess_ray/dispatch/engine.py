@@ -26,8 +26,8 @@ from ..data.market import MarketPrices
 from ..forecast import Forecaster, ForecastError, VisibleHistory
 from ..markets import PRODUCTS, get_zone
 from ..markets.gates import DEFAULT_GATES, PUBLICATION_DELAY, Gate, gate_instants, gates_for
-from ..optimize.blocks import Calendar, Generation, IntradayTrade, Locks, build
-from ..optimize.warm import WarmSolver
+from ..optimization.blocks import Calendar, Generation, IntradayTrade, Locks, build
+from ..optimization.warm import WarmSolver
 from ..timegrid import TimeGrid, iso
 
 EPS = 1e-6
@@ -173,7 +173,7 @@ class WalkForward:
         lp = f.lp.assemble()
         sol = solver.solve(lp)
         if sol.x is None:
-            from ..optimize.diagnose import diagnose, explain
+            from ..optimization.diagnose import diagnose, explain
 
             why = explain(diagnose(lp, self.ts[start:stop])) if sol.status == "infeasible" else sol.status
             raise BacktestError(f"the {key} problem from {iso(self.ts[start], 'm')}: {why}")

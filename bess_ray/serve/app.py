@@ -22,15 +22,15 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from .. import __version__
-from ..backtest.config import BacktestConfig
+from ..backtesting.config import BacktestConfig
 from ..data.series import stored_scenarios
 from ..errors import BessRayError, InfeasibleError
-from ..optimize.warm import WarmSolver
-from ..simulate.config import SimulationConfig
+from ..optimization.warm import WarmSolver
+from ..simulation.config import SimulationConfig
 from ..store.jobs import FINISHED, JobStore
 from ..store.keys import KeyStore, allows
 from ..store.scenarios import ScenarioExists, ScenarioStore
-from ..sweep.spec import SweepSpec
+from ..sweeps.spec import SweepSpec
 from .cache import ScenarioCache, series_from_entry
 from .jobs import Jobs
 from .schedules import ScheduleAnswer, ScheduleRequest, answer_json, solve_schedule

@@ -42,16 +42,16 @@ def _run_task(kind: str, config: dict, base_dir: str):
         try:
             with tempfile.TemporaryDirectory() as tmp:
                 if kind == "backtest":
-                    from ..backtest.config import BacktestConfig
-                    from ..backtest.run import backtest
+                    from ..backtesting.config import BacktestConfig
+                    from ..backtesting.run import backtest
 
                     cfg = BacktestConfig.model_validate(config)
                     backtest(cfg, tmp, progress=lambda d: events.put(("progress", d + 1, cfg.window.days)),
                              base_dir=base_dir)
                 else:
                     from ..cluster.simulate import simulate as simulate_parallel
-                    from ..simulate.config import SimulationConfig
-                    from ..simulate.run import simulate
+                    from ..simulation.config import SimulationConfig
+                    from ..simulation.run import simulate
 
                     cfg = SimulationConfig.model_validate(config)
                     years = itertools.count(1)
@@ -119,16 +119,16 @@ class Jobs:
         """The job's size in its progress unit; a sweep's spec is expanded here, so a bad one fails
         before a job exists."""
         if kind == "backtest":
-            from ..backtest.config import BacktestConfig
+            from ..backtesting.config import BacktestConfig
 
             cfg = BacktestConfig.model_validate(config)
             return cfg.window.days, "days", None
         if kind == "simulation":
-            from ..simulate.config import SimulationConfig
+            from ..simulation.config import SimulationConfig
 
             return SimulationConfig.model_validate(config).years, "years", None
-        from ..sweep.case import first_backtest_day
-        from ..sweep.spec import load_sweep
+        from ..sweeps.case import first_backtest_day
+        from ..sweeps.spec import load_sweep
 
         text = yaml.safe_dump(config, sort_keys=False)
         with tempfile.TemporaryDirectory() as tmp:
@@ -178,7 +178,7 @@ class Jobs:
 
     async def _sweep(self, job_id: str) -> None:
         from ..cluster.sweep import run_sweep
-        from ..sweep.results import rank
+        from ..sweeps.results import rank
 
         folder = self.store.folder(job_id)
         stop = self.running[job_id].stop

@@ -18,8 +18,8 @@ from ..config import Site
 from ..data.market import MarketPrices
 from ..data.series import base_ref, split_product
 from ..markets import PRODUCTS, parse_products
-from ..optimize import optimize
-from ..optimize.warm import WarmSolver
+from ..optimization import optimize
+from ..optimization.warm import WarmSolver
 from ..timegrid import TimeGrid, parse_resolution
 
 MAX_INTERVALS = 35_136  # a leap year at 15 minutes; a longer window belongs in a backtest or simulation

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import yaml
 
-from bess_ray.backtest.run import backtest
-from bess_ray.optimize import warm
+from bess_ray.backtesting.run import backtest
+from bess_ray.optimization import warm
 from tests.conftest import CONFIGS, ROOT
 
 FIGURES = json.loads((ROOT / "tests" / "data" / "figures.json").read_text())

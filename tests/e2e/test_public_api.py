@@ -13,17 +13,18 @@ from tests.sweep_specs import write_spec
 SCRIPT = """
 import sys
 import bess_ray
-import bess_ray.simulate, bess_ray.backtest.run, bess_ray.sweep.case, bess_ray.dispatch.engine
-from bess_ray.backtest import BacktestConfig
-from bess_ray.simulate.run import simulate as sequential
-import bess_ray.analytics.kpis, bess_ray.simulate.finance, bess_ray.sweep.results
+import bess_ray.simulation, bess_ray.backtesting.run, bess_ray.sweeps.case, bess_ray.dispatch.engine
+import bess_ray.optimization.blocks as blocks, bess_ray.backtesting.run as run  # every import form works
+from bess_ray.backtesting.config import BacktestConfig
+from bess_ray.simulation.run import simulate as sequential
+import bess_ray.analytics.kpis, bess_ray.simulation.finance, bess_ray.sweeps.results
 
 site, backtest_cfg, simulation_cfg, spec, out = sys.argv[1:]
 figures = []
 for round_ in range(2):
     plan = bess_ray.optimize(site, "sample:DE_LU_2023", start="2023-06-05", end="2023-06-06")
     report = bess_ray.backtest(backtest_cfg)
-    import bess_ray.backtest.config, bess_ray.simulate.config  # importing more changes nothing
+    import bess_ray.backtesting.config, bess_ray.simulation.config  # importing more changes nothing
     life = bess_ray.simulate(simulation_cfg)
     done = bess_ray.sweep(spec, f"{out}/sweep{round_}", progress=False)
     figures.append((round(plan.revenue_eur, 2), round(report.revenue_eur, 2), round(life.summary["npv_eur"], 2),
@@ -31,6 +32,7 @@ for round_ in range(2):
     assert callable(bess_ray.backtest) and callable(bess_ray.simulate) and callable(bess_ray.sweep)
 assert figures[0] == figures[1], figures
 assert isinstance(BacktestConfig.__name__, str) and sequential is not bess_ray.simulate
+assert blocks.TIE_BREAK_EUR_MWH > 0 and run.backtest is not bess_ray.backtest
 print("ok", figures[0])
 """
 

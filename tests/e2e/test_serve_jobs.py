@@ -8,8 +8,8 @@ import polars as pl
 import pytest
 import yaml
 
-from bess_ray.backtest.run import backtest
-from bess_ray.simulate.run import simulate
+from bess_ray.backtesting.run import backtest
+from bess_ray.simulation.run import simulate
 
 from tests.api_client import call
 from tests.conftest import CONFIGS

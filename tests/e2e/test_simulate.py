@@ -10,7 +10,7 @@ import yaml
 
 from bess_ray.cluster.simulate import simulate as simulate_parallel
 from bess_ray.errors import ConfigError
-from bess_ray.simulate.run import simulate
+from bess_ray.simulation.run import simulate
 
 from tests.conftest import CONFIGS
 

@@ -4,8 +4,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from bess_ray.backtest import BacktestConfig, backtest
-from bess_ray.dispatch import BacktestError, WalkForward
+from bess_ray.backtesting.config import BacktestConfig
+from bess_ray.backtesting.run import backtest
+from bess_ray.dispatch.engine import BacktestError, WalkForward
 from bess_ray.config import Site
 from bess_ray.data import load_market_prices
 from bess_ray.errors import ConfigError, DataError
@@ -274,7 +275,7 @@ def test_revisions_keep_the_whole_days_cycle_limit_and_trade_at_site_level():
     lfp_a = site.batteries[0]
     per_day = tr.discharge[0].reshape(-1, 24).sum(axis=1)  # March 10-17: 24-hour CET days
     assert per_day.max() <= lfp_a.max_cycles_per_day * lfp_a.usable_mwh + 1e-6
-    from bess_ray.backtest.settlement import settle
+    from bess_ray.backtesting.settlement import settle
 
     st = settle(tr, site, {"da": market.prices["da"][window[0]:window[1]]}, market.prices["da"][window[0]:window[1]],
                 2.0, 1.0)

@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 
 from bess_ray.config import Site
-from bess_ray.optimize import optimize
-from bess_ray.simulate.battery import BatteryPlant
-from bess_ray.simulate.config import BatteryModel, Derating
+from bess_ray.optimization import optimize
+from bess_ray.simulation.battery import BatteryPlant
+from bess_ray.simulation.config import BatteryModel, Derating
 
 from tests.conftest import battery, site_dict
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bess_ray.simulate.degradation import AgingState, model, stress, synthetic_soc
+from bess_ray.simulation.degradation import AgingState, model, stress, synthetic_soc
 
 REFERENCE = json.loads((Path(__file__).parents[1] / "data" / "blast_lite_reference.json").read_text())
 

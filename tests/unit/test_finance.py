@@ -1,7 +1,7 @@
 """Finance by hand: NPV, IRR, LCOS and payback on cases one can check with a pencil."""
 import pytest
 
-from bess_ray.simulate.finance import Finance, cash_flows, irr, lcos, npv, payback_years, summarize
+from bess_ray.simulation.finance import Finance, cash_flows, irr, lcos, npv, payback_years, summarize
 
 
 def test_npv_and_irr_known_values():

@@ -4,8 +4,8 @@ import pytest
 
 from bess_ray.config import Site
 from bess_ray.data.market import MarketPrices
-from bess_ray.optimize.blocks import Generation, build
-from bess_ray.optimize.highs import solve
+from bess_ray.optimization.blocks import Generation, build
+from bess_ray.optimization.highs import solve
 from bess_ray.timegrid import TimeGrid
 
 from tests.conftest import battery, site_dict

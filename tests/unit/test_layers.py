@@ -7,20 +7,19 @@ import ast
 import subprocess
 import sys
 from collections import defaultdict
-from pathlib import Path
 
 from tests.conftest import ROOT
 
 PACKAGE = ROOT / "bess_ray"
 # the planning core: plain Python, no Ray, no service, nothing of the operating half
-CORE = {"config", "timegrid", "errors", "data", "markets", "forecast", "optimize", "dispatch", "backtest",
-        "simulate", "sweep", "analytics"}
+CORE = {"config", "timegrid", "errors", "artifacts", "data", "markets", "forecast", "optimization", "dispatch",
+        "backtesting", "simulation", "sweeps", "analytics"}
 SHELL = {"cluster", "serve", "cli", "control", "devices", "flows"}
 OUTSIDE_CORE = {"ray", "fastapi", "starlette", "uvicorn", "pymodbus", "aiomqtt", "psycopg", "redis"}
 
 
 def unit_of(module: str) -> str:
-    """bess_ray.optimize.blocks -> optimize; bess_ray.config -> config."""
+    """bess_ray.optimization.blocks -> optimization; bess_ray.config -> config."""
     parts = module.split(".")
     return parts[1] if len(parts) > 1 else "__init__"
 
@@ -114,7 +113,7 @@ def test_the_checker_sees_a_cycle_hidden_in_a_function():
 def test_importing_the_package_and_its_planning_core_stays_fast():
     """Measured, not timed: the modules it loads. No Ray, no scipy, no numba, no plotting, no
     service client (each is imported where it is used)."""
-    code = ("import sys, bess_ray, bess_ray.backtest.run, bess_ray.analytics.kpis, bess_ray.sweep.spec; "
+    code = ("import sys, bess_ray, bess_ray.backtesting.run, bess_ray.analytics.kpis, bess_ray.sweeps.spec; "
             "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))")
     loaded = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
                                 check=True).stdout.split())

@@ -206,8 +206,8 @@ def test_missing_reserve_price_and_wrong_length():
 def test_cycle_limit_of_a_replan_counts_what_the_day_already_used():
     """From noon, with 1.5 of 2 daily cycles used in the morning, only 0.5 cycles remain: not the
     prorated 1.0 that half a day would get, and not 2."""
-    from bess_ray.optimize import build
-    from bess_ray.optimize.highs import solve
+    from bess_ray.optimization import build
+    from bess_ray.optimization.highs import solve
 
     b = battery(energy_mwh=1.0, soc_initial=1.0, max_cycles_per_day=2.0)
     site = Site.from_dict(site_dict(b))
@@ -228,7 +228,7 @@ def test_pv_assets_are_accepted_and_named_as_not_dispatched():
 
 
 def test_a_warm_solver_reuses_the_model_across_days_with_the_same_optimum():
-    from bess_ray.optimize.warm import WarmSolver
+    from bess_ray.optimization.warm import WarmSolver
 
     site = site_dict(products=("da", "fcr"))
     rng = np.random.default_rng(3)

@@ -3,8 +3,8 @@ import pyomo.environ as pyo
 import pytest
 
 from bess_ray import Site, optimize
-from bess_ray.optimize import build
-from bess_ray.optimize.pyomo_bridge import to_pyomo
+from bess_ray.optimization import build
+from bess_ray.optimization.pyomo_bridge import to_pyomo
 from tests.conftest import battery, site_dict
 from tests.unit.test_optimize import market
 

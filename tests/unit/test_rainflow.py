@@ -1,4 +1,4 @@
-"""The numba rainflow counter against ASTM E1049's worked example and the `rainflow` package."""
+"""The rainflow counter against ASTM E1049's worked example and the `rainflow` package."""
 import numpy as np
 import pytest
 import rainflow

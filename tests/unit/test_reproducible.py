@@ -7,9 +7,9 @@ import pytest
 import bess_ray
 from bess_ray.config import Site
 from bess_ray.data import load_market_prices
-from bess_ray.optimize import blocks, highs
-from bess_ray.optimize.blocks import build, tie_break_weights
-from bess_ray.optimize.warm import WarmSolver
+from bess_ray.optimization import blocks, highs
+from bess_ray.optimization.blocks import build, tie_break_weights
+from bess_ray.optimization.warm import WarmSolver
 from bess_ray.timegrid import TimeGrid
 from tests.conftest import CONFIGS
 

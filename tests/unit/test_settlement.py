@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 import bess_ray
-from bess_ray.backtest.settlement import settle as settle_backtest
+from bess_ray.backtesting.settlement import settle as settle_backtest
 from bess_ray.dispatch.engine import Trace
 from bess_ray.markets.settlement import Delivery, Terms, revenue, settle, totals
-from bess_ray.simulate.config import SimulationConfig
-from bess_ray.simulate.inputs import prepare
-from bess_ray.simulate.year import settle_year
+from bess_ray.simulation.config import SimulationConfig
+from bess_ray.simulation.inputs import prepare
+from bess_ray.simulation.year import settle_year
 from tests.conftest import CONFIGS
 
 RESERVES = ["sample:FCR_2021@2023", "sample:DE_AFRR_UP_2015_2017@2023", "sample:DE_AFRR_DOWN_2015_2017@2023"]

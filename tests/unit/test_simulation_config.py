@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from bess_ray.errors import ConfigError, DataError
-from bess_ray.simulate.config import PriceScenario, SimulationConfig
-from bess_ray.simulate.inputs import prepare
-from bess_ray.simulate.scenarios import scenario_prices, simulation_grid
+from bess_ray.simulation.config import PriceScenario, SimulationConfig
+from bess_ray.simulation.inputs import prepare
+from bess_ray.simulation.scenarios import scenario_prices, simulation_grid
 
 from tests.conftest import CONFIGS, battery, site_dict
 
@@ -79,7 +79,7 @@ def test_one_file_per_year_is_used_as_given(tmp_path):
 
 def test_wind_power_from_a_wind_speed_series_and_power_curve(tmp_path):
     from bess_ray.config import Site
-    from bess_ray.simulate.scenarios import generation
+    from bess_ray.simulation.scenarios import generation
 
     hours = np.arange("2026-01-01T00", "2027-01-01T00", dtype="datetime64[h]")
     speed = 2.0 + (np.arange(hours.size) % 24)  # 2 .. 25 m/s, every day

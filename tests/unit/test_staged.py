@@ -8,9 +8,9 @@ from bess_ray import Locks, Site, optimize
 from bess_ray.data import load_market_prices
 from bess_ray.data.market import MarketPrices
 from bess_ray.errors import InfeasibleError
-from bess_ray.optimize import build, highs
-from bess_ray.optimize.staged import _edges, solve_staged, stageable
-from bess_ray.optimize.warm import WarmSolver
+from bess_ray.optimization import build, highs
+from bess_ray.optimization.staged import _edges, solve_staged, stageable
+from bess_ray.optimization.warm import WarmSolver
 from bess_ray.timegrid import TimeGrid
 from tests.conftest import CONFIGS, battery, site_dict
 

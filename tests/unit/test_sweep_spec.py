@@ -8,10 +8,10 @@ import pytest
 
 from bess_ray.data.series import memo, read_series
 from bess_ray.errors import ConfigError
-from bess_ray.sweep.case import first_backtest_day, from_arrow, load_shared, run_case, to_arrow
-from bess_ray.sweep.results import rank
-from bess_ray.sweep.spec import load_sweep
-from bess_ray.sweep.store import SweepStore
+from bess_ray.sweeps.case import first_backtest_day, from_arrow, load_shared, run_case, to_arrow
+from bess_ray.sweeps.results import rank
+from bess_ray.sweeps.spec import load_sweep
+from bess_ray.sweeps.store import SweepStore
 
 from tests.conftest import CONFIGS
 from tests.sweep_specs import with_failing_case, write_spec

@@ -21,10 +21,10 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from ..backtest.config import BacktestConfig
+from ..backtesting.config import BacktestConfig
 from ..config import StrictModel, load_site, read_yaml
 from ..errors import ConfigError
-from ..simulate.config import SimulationConfig
+from ..simulation.config import SimulationConfig
 
 AXES = ("site", "scenario", "sizing", "strategy", "variant", "year")
 CONFIGS = {"backtest": BacktestConfig, "simulation": SimulationConfig}

@@ -10,7 +10,7 @@ import numpy as np
 from ..config import Battery, Site
 from ..data.market import MarketPrices
 from ..markets import get_zone
-from ..optimize.blocks import Generation
+from ..optimization.blocks import Generation
 from .battery import Cohort, PlantState
 from .config import SimulationConfig
 from .degradation import AgingState, model, stress, synthetic_soc

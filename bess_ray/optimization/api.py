@@ -33,7 +33,7 @@ def optimize(site: Site | str | Path | dict, prices=None, *, reserve_prices=None
     between calls: a problem of the same structure as its last one (another day of the same site)
     only hands over costs and bounds and restarts HiGHS from the last basis.
     A window of four weeks or more (batteries and markets, LP, no time limit) is solved by weeks
-    joined into the one LP (`optimize.staged`, which keeps its own warm chain; `warm` is then
+    joined into the one LP (`optimization.staged`, which keeps its own warm chain; `warm` is then
     unused): the same optimum, 2-5x faster; `threads` then solves that many runs of weeks side by side. `one_lp=True` hands HiGHS the whole LP at once
     (with `threads` HiGHS threads).
     Raises ConfigError, DataError or InfeasibleError with an explanation.

@@ -1,4 +1,4 @@
-"""One sweep case through the plain functions of `backtest/` and `simulate/`: one results row
+"""One sweep case through the plain functions of `backtesting/` and `simulation/`: one results row
 (its parameters and KPIs) and one row per year. Also the data every case reads, loaded once."""
 from __future__ import annotations
 
@@ -12,17 +12,17 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 
-from ..backtest.config import BacktestConfig
-from ..backtest.run import backtest, history_days, load
+from ..backtesting.config import BacktestConfig
+from ..backtesting.run import backtest, history_days, load
 from ..data.market import load_market_prices
 from ..data.series import Series, memo
 from ..errors import BessRayError, ConfigError, DataError
 from ..forecast import make_forecaster
 from ..markets import get_zone
 from ..timegrid import at_local_midnight, local_date
-from ..simulate.config import SimulationConfig
-from ..simulate.inputs import prepare
-from ..simulate.run import simulate
+from ..simulation.config import SimulationConfig
+from ..simulation.inputs import prepare
+from ..simulation.run import simulate
 from .spec import Case, Sweep
 
 

@@ -20,7 +20,7 @@ from ..data.series import Series, read_series
 from ..data.transforms import restamp_year
 from ..errors import DataError
 from ..markets import get_zone
-from ..optimize.blocks import Generation
+from ..optimization.blocks import Generation
 from ..timegrid import TimeGrid, iso, local_midnight_utc
 from .config import PriceScenario
 

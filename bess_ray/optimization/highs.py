@@ -58,7 +58,7 @@ def new_highs(threads: int = 1, time_limit: float | None = None, mip_rel_gap: fl
     h.setOptionValue("output_flag", False)
     h.setOptionValue("threads", threads)
     h.setOptionValue("mip_rel_gap", mip_rel_gap)
-    # tight enough that the tie-break (optimize.blocks.TIE_BREAK_EUR_MWH) decides among equal plans
+    # tight enough that the tie-break (optimization.blocks.TIE_BREAK_EUR_MWH) decides among equal plans
     h.setOptionValue("dual_feasibility_tolerance", DUAL_TOLERANCE)
     if time_limit:
         h.setOptionValue("time_limit", float(time_limit))
