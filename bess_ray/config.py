@@ -142,10 +142,7 @@ class Markets(StrictModel):
     @field_validator("products", mode="before")
     @classmethod
     def _products(cls, v):
-        try:
-            return parse_products(v)
-        except KeyError as e:
-            raise ValueError(e.args[0]) from None
+        return parse_products(v)  # a ConfigError is a ValueError: pydantic reports it with the field
 
     @field_validator("reserve_duration_h")
     @classmethod
@@ -175,10 +172,7 @@ class Site(StrictModel):
     @field_validator("zone")
     @classmethod
     def _zone(cls, v: str) -> str:
-        try:
-            return get_zone(v).code
-        except KeyError as e:
-            raise ValueError(e.args[0]) from None
+        return get_zone(v).code
 
     @model_validator(mode="after")
     def _consistent(self) -> "Site":

@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import polars as pl
 
+from .errors import ConfigError
+
 
 def parse_resolution(value: str | int) -> int:
     """'15min', '60min', '1h', 'PT15M' or minutes -> minutes."""
@@ -21,10 +23,10 @@ def parse_resolution(value: str | int) -> int:
     else:
         m = re.fullmatch(r"\s*(?:PT)?(\d+)\s*(min|m|h|H|M)?\s*", str(value))
         if not m:
-            raise ValueError(f"resolution {value!r} is not like '15min' or '60min'")
+            raise ConfigError(f"resolution {value!r} is not like '15min' or '60min'")
         minutes = int(m.group(1)) * (60 if (m.group(2) or "min").lower() == "h" else 1)
     if minutes <= 0 or 1440 % minutes:
-        raise ValueError(f"resolution {value!r} must divide a day into whole intervals")
+        raise ConfigError(f"resolution {value!r} must divide a day into whole intervals")
     return minutes
 
 
@@ -37,7 +39,7 @@ def to_utc(value: str | datetime | np.datetime64) -> np.datetime64:
         try:
             value = datetime.fromisoformat(text)
         except ValueError:
-            raise ValueError(f"{value!r} is not an ISO-8601 time") from None
+            raise ConfigError(f"{value!r} is not an ISO-8601 time") from None
     if value.tzinfo is not None:
         value = value.astimezone(timezone.utc).replace(tzinfo=None)
     return np.datetime64(value, "us")
@@ -87,9 +89,9 @@ class TimeGrid:
         s, e = to_utc(start), to_utc(end)
         span_min = int((e - s) // np.timedelta64(1, "m"))
         if span_min <= 0:
-            raise ValueError(f"end {end} must be after start {start}")
+            raise ConfigError(f"end {end} must be after start {start}")
         if (s - s.astype("datetime64[D]")) // np.timedelta64(1, "m") % res:
-            raise ValueError(f"start {start} is not aligned to the {res}-minute grid")
+            raise ConfigError(f"start {start} is not aligned to the {res}-minute grid")
         return cls(s, span_min // res, res)
 
     @property

@@ -6,9 +6,19 @@ DE-LU day-ahead prices 2023-2024, 24 h look-ahead, D-1/D-7 persistence, on one c
   - da_plus_fcr_afrr: three gates per day (FCR 08:00, aFRR 09:00, day-ahead 12:00)
   - da_only with schedule_revision every 4 hours (seven solves per day)
 Targets: <= 2 s per scenario-year for da_only and <= 6 s with FCR + aFRR.
+
+Then the whole command side by side with a bare script: `bess-ray backtest
+configs/backtests/de_lu_2023_da.yaml` (process start, imports, data, the walk-forward, the oracle and
+naive baselines, the artifacts and the report's plots) against `scripts/bare_highs_lp.py` (the same
+year's LP built with numpy + scipy.sparse and solved once by HiGHS), five runs each, alternating.
+Target: <= 2x. `--whole-only` skips the walk-forward table.
 """
 from __future__ import annotations
 
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -23,7 +33,33 @@ ROOT = Path(__file__).resolve().parents[1]
 RESERVES = [f"sample:{s}@{y}" for s in ("FCR_2021", "DE_AFRR_UP_2015_2017", "DE_AFRR_DOWN_2015_2017") for y in (2023, 2024)]
 
 
+def whole_command(runs: int = 5) -> None:
+    """The CLI's D-1 backtest against the bare HiGHS script, each a fresh process."""
+    def seconds(cmd: list[str]) -> float:
+        t0 = time.perf_counter()
+        subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
+        return time.perf_counter() - t0
+
+    with tempfile.TemporaryDirectory() as out:
+        backtest = [sys.executable, "-m", "bess_ray.cli", "backtest", "configs/backtests/de_lu_2023_da.yaml", "--out", out]
+        bare = [sys.executable, "scripts/bare_highs_lp.py"]
+        seconds(backtest), seconds(bare)  # warm the file cache (and matplotlib's font cache) first
+        times = {"backtest": [], "bare": []}
+        for _ in range(runs):
+            times["backtest"].append(seconds(backtest))
+            times["bare"].append(seconds(bare))
+    b, r = statistics.median(times["backtest"]), statistics.median(times["bare"])
+    print(f"\nwhole process, median of {runs} (min-max):")
+    print(f"  bess-ray backtest configs/backtests/de_lu_2023_da.yaml  {b:5.2f} s ({min(times['backtest']):.2f}-"
+          f"{max(times['backtest']):.2f})")
+    print(f"  python scripts/bare_highs_lp.py (the year as one LP)    {r:5.2f} s ({min(times['bare']):.2f}-"
+          f"{max(times['bare']):.2f})")
+    print(f"  ratio {b / r:.2f}x (target <= 2x)")
+
+
 def main() -> None:
+    if "--whole-only" in sys.argv:
+        return whole_command()
     site = Site.from_yaml(ROOT / "configs/sites/de_lu_1mw_2mwh.yaml")
     market = load_market_prices("DE-LU", ("da", "fcr", "afrr_up", "afrr_down"),
                                 ["sample:DE_LU_2023", "sample:DE_LU_2024"], RESERVES,
@@ -51,6 +87,7 @@ def main() -> None:
         assert trace.days_done == 365, trace.days_done
         print(f"{label:<34}{wall:>18.2f}{trace.solve_seconds:>9.2f}{trace.solve_seconds / wall:>12.0%}{trace.solves:>8}"
               f"{trace.rebuilds:>14}{'<= ' + str(target) if target else '':>8}")
+    whole_command()
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 
 FILL_POLICIES = ("ffill", "linear", "zero")
 MAX_ROWS_SHOWN = 8
@@ -136,7 +136,7 @@ def check(frame: pl.DataFrame, value_cols: list[str], source: str, zone_tz: str 
 def fill(frame: pl.DataFrame, value_cols: list[str], resolution_min: int, policy: str) -> tuple[pl.DataFrame, int]:
     """Insert the missing intervals of a sorted, duplicate-free UTC series and fill them and NaNs."""
     if policy not in FILL_POLICIES:
-        raise ValueError(f"fill policy {policy!r} is not one of {', '.join(FILL_POLICIES)}")
+        raise ConfigError(f"fill policy {policy!r} is not one of {', '.join(FILL_POLICIES)}")
     full = pl.DataFrame({"timestamp": pl.datetime_range(frame["timestamp"].min(), frame["timestamp"].max(),
                                                         f"{resolution_min}m", eager=True, time_zone="UTC")})
     out = full.join(frame, on="timestamp", how="left")

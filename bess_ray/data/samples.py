@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import DataError
+
 SAMPLES_DIR = Path(__file__).parent / "samples"
 
 
@@ -63,7 +65,7 @@ def sample_path(name: str) -> tuple[Path, dict]:
     for sample_name, sample in SAMPLES.items():
         if key in (sample_name, Path(sample.file).stem.upper()):
             return SAMPLES_DIR / sample.file, dict(sample.options)
-    raise KeyError(f"unknown sample {name!r}; bundled: {', '.join(SAMPLES)}")
+    raise DataError(f"unknown sample {name!r}; bundled: {', '.join(SAMPLES)}")
 
 
 def known_answer_cases() -> list[dict]:

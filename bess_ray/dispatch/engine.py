@@ -23,6 +23,7 @@ import polars as pl
 
 from ..config import Site
 from ..data.market import MarketPrices
+from ..errors import ConfigError
 from ..forecast import Forecaster, ForecastError, VisibleHistory
 from ..markets import PRODUCTS, get_zone
 from ..markets.gates import DEFAULT_GATES, PUBLICATION_DELAY, Gate, gate_instants, gates_for
@@ -101,7 +102,7 @@ class WalkForward:
         self.day_start = np.r_[starts, grid.periods]
         for edge in self.window:
             if edge not in self.day_start:
-                raise ValueError(f"the backtest window must start and end at local midnights ({zone.timezone}); "
+                raise ConfigError(f"the backtest window must start and end at local midnights ({zone.timezone}); "
                                  f"interval {edge} ({iso(grid.timestamps[min(edge, grid.periods - 1)], 'm')}) "
                                  "is not one")
         self.day_dates = dates.gather(starts)

@@ -21,6 +21,8 @@ from datetime import timedelta
 import numpy as np
 import polars as pl
 
+from ..errors import ConfigError
+
 PUBLICATION_DELAY = timedelta(hours=1)
 
 
@@ -51,7 +53,7 @@ def gates_for(products, gates=DEFAULT_GATES) -> list[Gate]:
             out.append(Gate(g.name, mine, g.hour, g.tz, g.days_before))
     missing = set(products) - {p for g in out for p in g.products}
     if missing:
-        raise ValueError(f"no gate closes {', '.join(sorted(missing))}")
+        raise ConfigError(f"no gate closes {', '.join(sorted(missing))}")
     return sorted(out, key=lambda g: (-g.days_before, g.hour))
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from ..errors import ConfigError
+
 Direction = Literal["energy", "up", "down", "symmetric"]
 
 
@@ -68,7 +70,7 @@ def get_product(name: str) -> Product:
     try:
         return PRODUCTS[name]
     except KeyError:
-        raise KeyError(f"unknown product {name!r}; known: {', '.join(PRODUCTS)}") from None
+        raise ConfigError(f"unknown product {name!r}; known: {', '.join(PRODUCTS)}") from None
 
 
 def parse_products(spec: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
@@ -85,5 +87,5 @@ def parse_products(spec: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
         get_product(n)
     unique = list(dict.fromkeys(names))
     if "da" not in unique:
-        raise KeyError("the product selection must include 'da' (day-ahead energy)")
+        raise ConfigError("the product selection must include 'da' (day-ahead energy)")
     return tuple(sorted(unique, key=list(PRODUCTS).index))

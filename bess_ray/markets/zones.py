@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import ConfigError
 from .products import get_product
 
 CE = ("da", "fcr", "afrr_up", "afrr_down")
@@ -64,4 +65,4 @@ def get_zone(code: str) -> Zone:
     try:
         return ZONES[key]
     except KeyError:
-        raise KeyError(f"unknown zone {code!r}; known: {', '.join(ZONES)}") from None
+        raise ConfigError(f"unknown zone {code!r}; known: {', '.join(ZONES)}") from None

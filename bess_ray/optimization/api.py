@@ -7,7 +7,7 @@ from typing import Callable
 
 from ..config import Site
 from ..data.market import MarketPrices, load_market_prices
-from ..errors import InfeasibleError, SolverError
+from ..errors import ConfigError, InfeasibleError, SolverError
 from ..markets import parse_products
 from . import highs, staged
 from .blocks import Locks, build
@@ -48,7 +48,7 @@ def optimize(site: Site | str | Path | dict, prices=None, *, reserve_prices=None
         site = site.with_products(parse_products(products))
     if market is None:
         if prices is None:
-            raise ValueError("optimize needs prices (a source) or market (prices on a grid)")
+            raise ConfigError("optimize needs prices (a source) or market (prices on a grid)")
         market = load_market_prices(site.zone, site.markets.products, prices, reserve_prices, start, end,
                                     resolution, fill, base_dir)
 
@@ -81,7 +81,7 @@ def optimize(site: Site | str | Path | dict, prices=None, *, reserve_prices=None
         sol, _ = solve_pyomo(lp, [b.id for b in f.batteries], pyomo_hook, threads=threads)
         build_seconds = time.perf_counter() - t_build - sol.solve_seconds + (t_build - t0)
     else:
-        raise ValueError(f"backend {backend!r} is not 'highs' or 'pyomo'")
+        raise ConfigError(f"backend {backend!r} is not 'highs' or 'pyomo'")
 
     if sol.status == "infeasible":
         found = diagnose(lp, market.grid.timestamps)

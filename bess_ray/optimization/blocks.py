@@ -14,7 +14,7 @@ import numpy as np
 
 from ..config import Battery, Site
 from ..data.market import MarketPrices
-from ..errors import InfeasibleError
+from ..errors import ConfigError, InfeasibleError
 from ..markets import PRODUCTS, get_zone
 from .lp import INF, LinearProgram
 
@@ -374,7 +374,7 @@ def lock_block(lp: LinearProgram, bats: list[Battery], locks: Locks, charge, dis
     gen_index = {g: i for i, g in enumerate(gen_ids)}
     for asset, values in locks.net_mw.items():
         if asset not in index and asset not in gen_index:
-            raise KeyError(f"locks: unknown asset {asset!r}")
+            raise ConfigError(f"locks: unknown asset {asset!r}")
         values = np.asarray(values, float)
         t = np.flatnonzero(~np.isnan(values))
         if not t.size:
@@ -387,7 +387,7 @@ def lock_block(lp: LinearProgram, bats: list[Battery], locks: Locks, charge, dis
         add(f"locked_net[{asset}]", t.size, terms, values[t])
     for (asset, product), values in locks.reserve_mw.items():
         if product not in f_reserve:
-            raise KeyError(f"locks: product {product!r} is not traded in this run")
+            raise ConfigError(f"locks: product {product!r} is not traded in this run")
         values = np.asarray(values, float)
         b = np.flatnonzero(~np.isnan(values))
         limit = min(bats[index[asset]].charge_mw if PRODUCTS[product].provides_down else INF,

@@ -3,7 +3,7 @@ scenarios (`scenario:NAME`), never files of the server, and no custom Python cod
 import re
 
 from ..data.series import base_ref
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from ..store.scenarios import ScenarioStore
 
 FILE_LIKE = re.compile(r"(^[/~.]|[/\\]|\.(csv|parquet|pq|ya?ml|json|py|txt|xlsx?)$)", re.IGNORECASE)
@@ -30,8 +30,8 @@ def check_refs(obj, scenarios: ScenarioStore, path: str = "") -> None:
 
             try:
                 sample_path(ref.removeprefix("sample:"))
-            except KeyError as e:
-                raise ConfigError(f"{path}: {e.args[0]}") from None
+            except DataError as e:
+                raise ConfigError(f"{path}: {e}") from None
         elif ref.startswith("scenario:"):
             if scenarios.get(ref.removeprefix("scenario:")) is None:
                 raise ConfigError(f"{path}: unknown scenario {ref.removeprefix('scenario:')!r} "

@@ -36,6 +36,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..analytics.rainflow import cycles as rainflow_cycles
+from ..errors import ConfigError
 
 CHEMISTRIES = ("lfp", "nmc")
 
@@ -177,7 +178,7 @@ def model(chemistry: str):
     try:
         return MODELS[chemistry]()
     except KeyError:
-        raise ValueError(f"unknown chemistry {chemistry!r}; known: {', '.join(MODELS)}") from None
+        raise ConfigError(f"unknown chemistry {chemistry!r}; known: {', '.join(MODELS)}") from None
 
 
 def synthetic_soc(cycles_per_day: float, dod: float, c_rate: float, mean_soc: float = 0.5,

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from bess_ray.errors import ConfigError
 from bess_ray.markets import KERNELS, ZONES, get_zone, parse_products
 from bess_ray.timegrid import TimeGrid, parse_resolution
 
@@ -8,7 +9,7 @@ from bess_ray.timegrid import TimeGrid, parse_resolution
 def test_kernels_and_parse():
     assert parse_products("da_plus_fcrn_fcrd") == ("da", "fcr_n", "fcr_d_up", "fcr_d_down")
     assert parse_products("fcr,da") == ("da", "fcr")
-    with pytest.raises(KeyError, match="must include 'da'"):
+    with pytest.raises(ConfigError, match="must include 'da'"):
         parse_products("fcr")
     assert set(KERNELS) == {"da_only", "da_plus_fcr", "da_plus_afrr", "da_plus_fcr_afrr", "da_plus_fcrn_fcrd"}
 
