@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -60,7 +59,7 @@ def cmd_simulate(a: argparse.Namespace) -> int:
 def cmd_backtest(a: argparse.Namespace) -> int:
     from .backtesting.run import backtest
 
-    result = backtest(a.config, a.out, threads=a.threads)
+    result = backtest(a.config, a.out)
     s = result.summary
     print(f"backtest {s['name']}: {s['site']} ({s['zone']}), {s['workflow']}"
           f"{' + schedule_revision' if s['schedule_revision'] else ''}, forecast {s['forecast']}, {s['days']} days")
@@ -227,9 +226,6 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("backtest", help="walk-forward backtest with baselines, artifacts and a report")
     p.add_argument("config", type=Path, help="backtest YAML (see configs/backtests/)")
     p.add_argument("--out", required=True, type=Path, help="output folder")
-    p.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1),
-                   help="run the baselines beside the main walk-forward on this many threads (default: 2 where "
-                        "the machine has 2 cores; the figures are the same with 1)")
     p.set_defaults(func=cmd_backtest)
 
     p = sub.add_parser("simulate", help="multi-year simulation: physics, degradation, PV / wind, finance")

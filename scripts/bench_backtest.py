@@ -11,7 +11,8 @@ Then the whole command side by side with a bare script: `bess-ray backtest
 configs/backtests/de_lu_2023_da.yaml` (process start, imports, data, the walk-forward, the oracle and
 naive baselines, the artifacts and the report's plots) against `scripts/bare_highs_lp.py` (the same
 year's LP built with numpy + scipy.sparse and solved once by HiGHS), five runs each, alternating.
-Target: <= 2x. `--whole-only` skips the walk-forward table.
+Target: <= 2x. `--whole-only` skips the walk-forward table; `--write` keeps the output in
+docs/benchmarks/backtest.txt for the performance page.
 """
 from __future__ import annotations
 
@@ -91,4 +92,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from benchlog import recorded
+
+    with recorded("backtest"):  # --write keeps the output in docs/benchmarks/backtest.txt
+        main()

@@ -11,6 +11,7 @@ Parallel mode is timed on a running Ray (as on a cluster, `ray start` done): Ray
 """
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -51,4 +52,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from benchlog import recorded
+
+    with recorded("simulate"):  # --write keeps the output in docs/benchmarks/simulate.txt
+        main()

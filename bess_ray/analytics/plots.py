@@ -1,10 +1,44 @@
-"""PNG plots of a backtest. Data sources are named on every figure."""
+"""PNG plots of a backtest. Data sources are named on every figure.
+
+`Painter` draws them in a process of its own, started when the run starts: matplotlib takes about a
+second to import, which then overlaps the walk-forward on the other core."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+
+
+class Painter:
+    """A process that draws figures: `paint([(name, args), ...])` calls this module's `name(*args)`
+    there and returns what each returned (the PNG's path)."""
+
+    def __init__(self) -> None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # spawn, not fork: the caller may hold Ray's or polars' threads, which a fork would copy half
+        self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        self._pool.submit(_import_matplotlib)
+
+    def paint(self, figures: list[tuple[str, tuple]]) -> list[Path]:
+        return [f.result() for f in [self._pool.submit(_draw, name, args) for name, args in figures]]
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _import_matplotlib() -> None:
+    """Load what _figure and savefig will use, before the first figure is asked for."""
+    import importlib
+
+    for module in ("matplotlib.figure", "matplotlib.backends.backend_agg"):
+        importlib.import_module(module)
+
+
+def _draw(name: str, args: tuple) -> Path:
+    return globals()[name](*args)
 
 
 def _figure(rows: int = 1, figsize=(11, 4.5), **kw):

@@ -17,7 +17,6 @@ Artifact layout of `DIR` (stable; new files may be added, none renamed):
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +34,7 @@ from ..markets.gates import DEFAULT_GATES, Gate
 from ..timegrid import at_local_midnight, iso, local_midnight_utc, utc_iso
 from .config import BacktestConfig
 from ..dispatch.engine import BacktestError, Trace, WalkForward
+from ..analytics import plots
 from ..markets import settlement as money
 from .settlement import long_settlement, naive_rule, reason_codes, settle
 
@@ -96,13 +96,12 @@ def _gates(cfg: BacktestConfig) -> tuple[Gate, ...]:
 
 
 def backtest(config: BacktestConfig | str | Path, out_dir: str | Path | None = None, progress=None, *,
-             base_dir: str | Path | None = None, threads: int = 1) -> BacktestResult:
+             base_dir: str | Path | None = None) -> BacktestResult:
     """Walk-forward backtest of a site: realised revenue by stream, capture rate against the oracle
     and the baselines, schedules, and (with `out_dir`) the artifacts and the HTML report.
 
     Relative references in a config object resolve against `base_dir` (default: the current folder);
-    a YAML path's against its own folder. `threads` > 1 runs the baselines beside the main
-    walk-forward (HiGHS releases the GIL while it solves); the figures are the same either way."""
+    a YAML path's against its own folder."""
     base_dir = Path(base_dir or Path.cwd())
     if not isinstance(config, BacktestConfig):
         base_dir = Path(config).resolve().parent
@@ -118,40 +117,38 @@ def backtest(config: BacktestConfig | str | Path, out_dir: str | Path | None = N
     def engine(prods, forecaster, cps=None) -> WalkForward:
         return WalkForward(site, market, window, prods, forecaster, cfg.lookahead_h, cps, intraday, spread, gates)
 
-    # a day-ahead-only run without revisions is its own da_only baseline: the same trace
-    da_only_is_main = tuple(products) == ("da",) and checkpoints is None
-    runs = {"oracle": lambda: engine(products, PerfectForesight()).run(),
-            "da_only": lambda: engine(("da",), make_forecaster(cfg.forecast, base_dir)).run(),
-            "naive": lambda: _naive(cfg, site, market, window, base_dir, gates)}
-    runs = {k: f for k, f in runs.items() if k in cfg.baselines and not (k == "da_only" and da_only_is_main)}
-    pool = ThreadPoolExecutor(threads - 1) if threads > 1 and runs else None
-    pending = {k: pool.submit(f) for k, f in runs.items()} if pool else {}
-
+    out = Path(out_dir) if out_dir else None
+    # the report's plots render in a process of their own, which imports matplotlib (about 1 s) on
+    # the other core while the walk-forwards run here
+    painter = plots.Painter() if out is not None else None
     forecaster = make_forecaster(cfg.forecast, base_dir)
     main = engine(products, forecaster, checkpoints)
-    out = Path(out_dir) if out_dir else None
     t_main = time.perf_counter()
     try:
         trace = main.run(progress)
     except BacktestError as e:
-        if pool:
-            pool.shutdown(cancel_futures=True)
         if out is not None and e.trace is not None and e.trace.days_done > 0:
-            _write_partial(out, cfg, site, market, window, intraday, spread, e)
+            _write_partial(out, cfg, site, market, window, intraday, spread, e, painter)
+        if painter:
+            painter.close()
         raise
     main_seconds = time.perf_counter() - t_main
-    done = {k: pending[k].result() if pool else f() for k, f in runs.items()}
-    if pool:
-        pool.shutdown()
-    baselines = {k: trace if k == "da_only" and da_only_is_main else done[k] for k in ("oracle", "da_only", "naive")
-                 if k in cfg.baselines}
+
+    baselines: dict[str, Trace] = {}
+    if "oracle" in cfg.baselines:
+        baselines["oracle"] = engine(products, PerfectForesight()).run()
+    if "da_only" in cfg.baselines:  # a day-ahead-only run without revisions is its own da_only baseline
+        same = tuple(products) == ("da",) and checkpoints is None
+        baselines["da_only"] = trace if same else engine(("da",), make_forecaster(cfg.forecast, base_dir)).run()
+    if "naive" in cfg.baselines:
+        baselines["naive"] = _naive(cfg, site, market, window, base_dir, gates)
 
     result = _assemble(cfg, site, market, window, intraday, spread, trace, baselines, forecaster.name)
     result.summary["timing"] = {"total_seconds": time.perf_counter() - t0, "main_run_seconds": main_seconds,
                                 "main_highs_seconds": trace.solve_seconds, "main_solves": trace.solves,
                                 "main_model_passes": trace.rebuilds}
     if out is not None:
-        write_artifacts(out, cfg, site, market, window, trace, result)
+        write_artifacts(out, cfg, site, market, window, trace, result, painter)
     return result
 
 
@@ -243,7 +240,8 @@ def _plan_frame(ts, assets, net, soc) -> pl.DataFrame:
                          "net_mw": net.ravel(), "soc_end_mwh": soc.ravel()})
 
 
-def write_artifacts(out: Path, cfg, site, market, window, trace: Trace, result: BacktestResult) -> Path:
+def write_artifacts(out: Path, cfg, site, market, window, trace: Trace, result: BacktestResult,
+                    painter: "plots.Painter | None" = None) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     (out / "plots").mkdir(exist_ok=True)
     w0, w1 = window
@@ -269,7 +267,11 @@ def write_artifacts(out: Path, cfg, site, market, window, trace: Trace, result: 
     artifacts.write(out / "reconciliation.csv", _reconciliation(result, trace, site, market, window, dt))
     _handoff(out / "handoff.json", trace, site)
     artifacts.write(out / "summary.json", result.summary)
-    figures = _plots(out / "plots", cfg, site, market, window, trace, result)
+    painter = painter or plots.Painter()
+    try:
+        figures = painter.paint(_plots(out / "plots", cfg, site, market, window, trace, result))
+    finally:
+        painter.close()
     from ..analytics.report import write_report
 
     write_report(out / "report.html", result.summary, result.monthly, figures)
@@ -314,9 +316,8 @@ def _handoff(path: Path, trace: Trace, site: Site) -> None:
     artifacts.write(path, payload, indent=1)
 
 
-def _plots(folder: Path, cfg, site, market, window, trace: Trace, result) -> list[Path]:
-    from ..analytics import plots
-
+def _plots(folder: Path, cfg, site, market, window, trace: Trace, result) -> list[tuple]:
+    """The report's figures as (function, arguments) for the painter."""
     w0, w1 = window
     ts = trace.timestamps
     source = market.sources.get("da", "")
@@ -324,21 +325,22 @@ def _plots(folder: Path, cfg, site, market, window, trace: Trace, result) -> lis
     i0 = int(np.searchsorted(ts, week_start))
     i1 = min(ts.size, i0 + int(round(7 * 24 / market.grid.dt_hours)))
     energy = sum(b.energy_mwh for b in site.batteries)
-    figs = [plots.week_dispatch(folder / "week_dispatch.png", ts[i0:i1], market.prices["da"][w0 + i0:w0 + i1],
-                                trace.net[:, i0:i1].sum(axis=0), trace.soc[:, i0:i1].sum(axis=0) / energy,
-                                f"{site.id}: price, dispatch and SoC, week of {np.datetime_as_string(ts[i0], 'D')}", source)]
+    figs = [("week_dispatch", (folder / "week_dispatch.png", ts[i0:i1], market.prices["da"][w0 + i0:w0 + i1],
+                               trace.net[:, i0:i1].sum(axis=0), trace.soc[:, i0:i1].sum(axis=0) / energy,
+                               f"{site.id}: price, dispatch and SoC, week of {np.datetime_as_string(ts[i0], 'D')}",
+                               source))]
     streams = [c for c in result.monthly.columns if c not in ("month", "total_eur")]
-    figs.append(plots.monthly_stacked(folder / "monthly_revenue.png", result.monthly, streams,
-                                      f"{site.id}: monthly revenue by stream", source))
+    figs.append(("monthly_stacked", (folder / "monthly_revenue.png", result.monthly, streams,
+                                     f"{site.id}: monthly revenue by stream", source)))
     series = {"realised": money.revenue(result.streams).sum(axis=0)}
     for name, t in result.baselines.items():  # baselines trade no intraday
         series[name] = money.revenue(_streams(t, site, market, window, market.prices["da"], 0.0)).sum(axis=0)
-    figs.append(plots.cumulative(folder / "cumulative_revenue.png", ts, series,
-                                 f"{site.id}: cumulative revenue against the baselines", source))
+    figs.append(("cumulative", (folder / "cumulative_revenue.png", ts, series,
+                                f"{site.id}: cumulative revenue against the baselines", source)))
     return figs
 
 
-def _write_partial(out: Path, cfg, site, market, window, intraday, spread, e: BacktestError) -> None:
+def _write_partial(out: Path, cfg, site, market, window, intraday, spread, e: BacktestError, painter=None) -> None:
     trace: Trace = e.trace
     done = trace.days_done
     n = int(np.count_nonzero(trace.timestamps < e.first_undone))
@@ -351,5 +353,5 @@ def _write_partial(out: Path, cfg, site, market, window, intraday, spread, e: Ba
     result = _assemble(cfg, site, market, (w0, w0 + n), intraday, spread, sub, {}, "partial run")
     result.summary["status"] = "failed"
     result.summary["error"] = str(e)
-    write_artifacts(out, cfg, site, market, (w0, w0 + n), sub, result)
+    write_artifacts(out, cfg, site, market, (w0, w0 + n), sub, result, painter)
     artifacts.write(out / "error.txt", f"{e}\n{done} day(s) completed before the failure; their artifacts are kept.\n")
