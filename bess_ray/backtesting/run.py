@@ -121,35 +121,37 @@ def backtest(config: BacktestConfig | str | Path, out_dir: str | Path | None = N
     # the report's plots render in a process of their own, which imports matplotlib (about 1 s) on
     # the other core while the walk-forwards run here
     painter = plots.Painter() if out is not None else None
-    forecaster = make_forecaster(cfg.forecast, base_dir)
-    main = engine(products, forecaster, checkpoints)
-    t_main = time.perf_counter()
     try:
-        trace = main.run(progress)
-    except BacktestError as e:
-        if out is not None and e.trace is not None and e.trace.days_done > 0:
-            _write_partial(out, cfg, site, market, window, intraday, spread, e, painter)
-        if painter:
+        forecaster = make_forecaster(cfg.forecast, base_dir)
+        main = engine(products, forecaster, checkpoints)
+        t_main = time.perf_counter()
+        try:
+            trace = main.run(progress)
+        except BacktestError as e:
+            if out is not None and e.trace is not None and e.trace.days_done > 0:
+                _write_partial(out, cfg, site, market, window, intraday, spread, e, painter)
+            raise
+        main_seconds = time.perf_counter() - t_main
+
+        baselines: dict[str, Trace] = {}
+        if "oracle" in cfg.baselines:
+            baselines["oracle"] = engine(products, PerfectForesight()).run()
+        if "da_only" in cfg.baselines:  # a day-ahead-only run without revisions is its own da_only baseline
+            same = tuple(products) == ("da",) and checkpoints is None
+            baselines["da_only"] = trace if same else engine(("da",), make_forecaster(cfg.forecast, base_dir)).run()
+        if "naive" in cfg.baselines:
+            baselines["naive"] = _naive(cfg, site, market, window, base_dir, gates)
+
+        result = _assemble(cfg, site, market, window, intraday, spread, trace, baselines, forecaster.name)
+        result.summary["timing"] = {"total_seconds": time.perf_counter() - t0, "main_run_seconds": main_seconds,
+                                    "main_highs_seconds": trace.solve_seconds, "main_solves": trace.solves,
+                                    "main_model_passes": trace.rebuilds}
+        if out is not None:
+            write_artifacts(out, cfg, site, market, window, trace, result, painter)
+        return result
+    finally:  # the painter's process ends with the run, however it ends
+        if painter is not None:
             painter.close()
-        raise
-    main_seconds = time.perf_counter() - t_main
-
-    baselines: dict[str, Trace] = {}
-    if "oracle" in cfg.baselines:
-        baselines["oracle"] = engine(products, PerfectForesight()).run()
-    if "da_only" in cfg.baselines:  # a day-ahead-only run without revisions is its own da_only baseline
-        same = tuple(products) == ("da",) and checkpoints is None
-        baselines["da_only"] = trace if same else engine(("da",), make_forecaster(cfg.forecast, base_dir)).run()
-    if "naive" in cfg.baselines:
-        baselines["naive"] = _naive(cfg, site, market, window, base_dir, gates)
-
-    result = _assemble(cfg, site, market, window, intraday, spread, trace, baselines, forecaster.name)
-    result.summary["timing"] = {"total_seconds": time.perf_counter() - t0, "main_run_seconds": main_seconds,
-                                "main_highs_seconds": trace.solve_seconds, "main_solves": trace.solves,
-                                "main_model_passes": trace.rebuilds}
-    if out is not None:
-        write_artifacts(out, cfg, site, market, window, trace, result, painter)
-    return result
 
 
 def _naive(cfg, site, market, window, base_dir, gates) -> Trace:
@@ -267,11 +269,7 @@ def write_artifacts(out: Path, cfg, site, market, window, trace: Trace, result: 
     artifacts.write(out / "reconciliation.csv", _reconciliation(result, trace, site, market, window, dt))
     _handoff(out / "handoff.json", trace, site)
     artifacts.write(out / "summary.json", result.summary)
-    painter = painter or plots.Painter()
-    try:
-        figures = painter.paint(_plots(out / "plots", cfg, site, market, window, trace, result))
-    finally:
-        painter.close()
+    figures = _paint(painter, _plots(out / "plots", cfg, site, market, window, trace, result))
     from ..analytics.report import write_report
 
     write_report(out / "report.html", result.summary, result.monthly, figures)
@@ -314,6 +312,17 @@ def _handoff(path: Path, trace: Trace, site: Site) -> None:
             for j, t in zip(range(sl.start, sl.stop), trace.timestamps[sl])],
     }
     artifacts.write(path, payload, indent=1)
+
+
+def _paint(painter: "plots.Painter | None", figures: list[tuple]) -> list[Path]:
+    """Draw the figures with the run's painter, or with one of their own (closed when done)."""
+    if painter is not None:
+        return painter.paint(figures)
+    own = plots.Painter()
+    try:
+        return own.paint(figures)
+    finally:
+        own.close()
 
 
 def _plots(folder: Path, cfg, site, market, window, trace: Trace, result) -> list[tuple]:

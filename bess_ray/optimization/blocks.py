@@ -9,6 +9,7 @@ their problem through `build`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -186,10 +187,18 @@ def _primes(n: int) -> np.ndarray:
     return np.flatnonzero(sieve)[:n]
 
 
+@lru_cache(maxsize=64)
+def _steps(rows: int) -> np.ndarray:
+    """frac(sqrt(p_r)) for the first `rows` primes: the same every day, computed once."""
+    steps = np.mod(np.sqrt(_primes(rows).astype(np.float64)), 1.0)
+    steps.flags.writeable = False
+    return steps
+
+
 def tie_break_weights(grid, rows: int) -> np.ndarray:
     """rows x intervals tie-break weights in [1, 2) (see TIE_BREAK_EUR_MWH)."""
     k = (grid.start - _EPOCH) // np.timedelta64(grid.resolution_min, "m") + np.arange(grid.periods)
-    alpha = np.mod(np.sqrt(_primes(rows).astype(np.float64)), 1.0)
+    alpha = _steps(rows)
     return 1.0 + np.mod(k[None, :].astype(np.float64) * alpha[:, None], 1.0)
 
 
