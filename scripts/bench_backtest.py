@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bess_ray.dispatch.engine import WalkForward
 from bess_ray.config import Site
 from bess_ray.data import load_market_prices
+from bess_ray.dispatch.engine import WalkForward
 from bess_ray.forecast import make_forecaster
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -24,18 +24,18 @@ import numpy as np
 import polars as pl
 
 from .. import artifacts
+from ..analytics import plots
 from ..config import Site
 from ..data.market import MarketPrices, load_market_prices
+from ..dispatch.engine import BacktestError, Trace, WalkForward
 from ..errors import DataError
 from ..forecast import make_forecaster
 from ..forecast.perfect import PerfectForesight
 from ..markets import get_zone
+from ..markets import settlement as money
 from ..markets.gates import DEFAULT_GATES, Gate
 from ..timegrid import at_local_midnight, iso, local_midnight_utc, utc_iso
 from .config import BacktestConfig
-from ..dispatch.engine import BacktestError, Trace, WalkForward
-from ..analytics import plots
-from ..markets import settlement as money
 from .settlement import long_settlement, naive_rule, reason_codes, settle
 
 
@@ -207,7 +207,8 @@ def _assemble(cfg, site, market, window, intraday, spread, trace, baselines, for
     price_of = {**{p: market.prices[p][w0:w1] for p in market.prices}, "intraday": intraday[w0:w1],
                 "degradation": np.full(n, 0.0)}
     settlement = long_settlement(ts, assets, streams, quantities, price_of)
-    from ..analytics.kpis import cycle_kpis, monthly as monthly_table
+    from ..analytics.kpis import cycle_kpis
+    from ..analytics.kpis import monthly as monthly_table
 
     monthly = monthly_table(pl.DataFrame({"timestamp": ts, **{k: v.sum(axis=0) for k, v in streams.items()}}), tz)
 

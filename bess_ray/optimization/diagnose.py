@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .highs import new_highs, pass_model, run
 from ..timegrid import iso
+from .highs import new_highs, pass_model, run
 from .lp import AssembledLP, CscMatrix
 
 FAMILY_TEXT = {

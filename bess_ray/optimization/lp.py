@@ -6,9 +6,8 @@ poi, reserve_power, ...) so that an infeasible problem can be explained in those
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import math
+from dataclasses import dataclass
 
 import numpy as np
 

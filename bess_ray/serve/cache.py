@@ -14,8 +14,8 @@ from ray import serve
 
 from ..data.quality import DataReport
 from ..data.series import Series
-from ..timegrid import utc_iso
 from ..store.scenarios import ScenarioStore
+from ..timegrid import utc_iso
 
 
 def series_from_entry(name: str, entry: dict) -> Series:

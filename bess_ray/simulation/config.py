@@ -7,8 +7,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ..dispatch.config import Dispatch
 from ..config import Site, StrictModel, load_site
+from ..dispatch.config import Dispatch
 from .degradation import CHEMISTRIES
 from .finance import Finance
 

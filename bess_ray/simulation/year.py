@@ -10,9 +10,9 @@ import numpy as np
 import polars as pl
 
 from ..dispatch.engine import Trace, WalkForward
+from ..forecast import make_forecaster
 from ..markets import settlement as money
 from ..markets.settlement import Delivery, Terms
-from ..forecast import make_forecaster
 from .battery import BatteryPlant, Event, PlantState
 from .inputs import Inputs
 

@@ -19,10 +19,10 @@ from ..data.series import Series, memo
 from ..errors import BessRayError, ConfigError, DataError
 from ..forecast import make_forecaster
 from ..markets import get_zone
-from ..timegrid import at_local_midnight, local_date
 from ..simulation.config import SimulationConfig
 from ..simulation.inputs import prepare
 from ..simulation.run import simulate
+from ..timegrid import at_local_midnight, local_date
 from .spec import Case, Sweep
 
 
