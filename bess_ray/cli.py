@@ -201,6 +201,30 @@ def cmd_data(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_control(a: argparse.Namespace) -> int:
+    import asyncio
+
+    from . import operate
+
+    if a.replay:
+        return operate.replay_file(a.replay)
+    if not a.site:
+        raise SystemExit("bess-ray control: give SITE.yaml (or --replay FILE)")
+    summary = asyncio.run(operate.control(a.site, a.device, a.schedule, a.cycles, a.record, a.quiet))
+    print(f"{summary['cycles']} cycles, {summary['missed']} missed; lateness p50 {summary['lateness_p50_ms']:.1f} ms, "
+          f"p99 {summary['lateness_p99_ms']:.1f} ms; read-to-write p50 {summary['read_to_write_p50_ms']:.1f} ms")
+    return 0
+
+
+def cmd_fieldsim(a: argparse.Namespace) -> int:
+    import asyncio
+
+    from . import operate
+
+    asyncio.run(operate.fieldsim(a.site, a.modbus_port, a.mqtt, a.faults, a.host, a.seconds))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="bess-ray", description="Battery energy storage on real market data.")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -285,6 +309,27 @@ def parser() -> argparse.ArgumentParser:
     k = ksub.add_parser("revoke", help="revoke a key by its id")
     k.add_argument("id")
     p.set_defaults(func=cmd_keys)
+
+    p = sub.add_parser("control", help="run a site's control loop against devices or the field simulator (no Ray)")
+    p.add_argument("site", nargs="?", help="an operations YAML (configs/operations/) or a site YAML")
+    p.add_argument("--device", help="sim (an in-process field simulator), modbus://HOST:PORT[/UNIT] or "
+                                    "mqtt://HOST:PORT/PREFIX for every battery; default: the operations file's")
+    p.add_argument("--schedule", metavar="FILE", help="a site schedule (CSV/Parquet; bess-ray optimize's site_schedule)")
+    p.add_argument("--cycles", type=int, help="stop after N cycles (default: run until interrupted)")
+    p.add_argument("--record", metavar="FILE", help="append every cycle's inputs and commands (JSON Lines)")
+    p.add_argument("--replay", metavar="FILE", help="re-run a recording through the pipeline; report differences")
+    p.add_argument("--quiet", action="store_true", help="print only the summary")
+    p.set_defaults(func=cmd_control)
+
+    p = sub.add_parser("fieldsim", help="TEST TOOL: simulated battery inverters speaking SunSpec over Modbus TCP "
+                                        "and MQTT, with faults (plain TCP, no credentials)")
+    p.add_argument("site", help="an operations or site YAML: one simulated device per battery (unit ids 1, 2, ...)")
+    p.add_argument("--modbus-port", type=int, default=5020)
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: loopback only)")
+    p.add_argument("--mqtt", metavar="URL", help="also run the devices over MQTT: mqtt://HOST:PORT/PREFIX")
+    p.add_argument("--faults", metavar="FILE", help="a fault file (YAML: faults: [{kind, asset, at_s, for_s}])")
+    p.add_argument("--seconds", type=float, help="stop after this long (default: until interrupted)")
+    p.set_defaults(func=cmd_fieldsim)
 
     p = sub.add_parser("data", help="the scenario store: import, list, show, delete; bundled samples")
     dsub = p.add_subparsers(dest="data_cmd", required=True)

@@ -1,0 +1,327 @@
+"""One control cycle for one site: `Controller.step(state, inputs) -> (state, commands)`.
+
+Pure and deterministic: no I/O, no clock reads, no randomness; the same state and inputs give the
+same commands, bit for bit (replays and property tests rely on it). The order of one cycle:
+
+1. operator actions (stop, start, e-stop, acknowledge, maintenance) update the latched intents;
+2. each asset's raw values are validated; the state machine moves on what they show;
+3. the constraint limiter gives each operable asset its envelope and its share of the POI;
+4. priority resolution narrows each asset's range: state > limits > reserve activation (droop on
+   the measured frequency, headroom and energy kept) > obligations > intraday > day-ahead > idle;
+5. the ramp limiter smooths the result, and the limits clip it once more (a limit beats the ramp);
+6. one command per asset, with its id, valid-until, reasons and the chain of ranges.
+"""
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from .limits import Rating, envelope, poi_shares, ramp, reserve_base
+from .measurements import (ALARM_BMS_TRIP, ALARM_ESTOP, ALARM_INVERTER_FAULT, DEVICE_FAULT, DEVICE_RUNNING,
+                           DEVICE_STANDBY, REQUIRED, Envelope, Limits, Memory, Raw, Readings, validate)
+from .reserves import DROOPS, headroom
+from .resolution import ZERO, Range, Resolver, Step
+from .schedules import LAYERS, Wishes
+from .states import AssetMode, Conditions, Mode, transition
+
+ActionKind = Literal["stop", "start", "estop", "ack", "maintenance", "end_maintenance"]
+
+
+@dataclass(frozen=True)
+class OperatorAction:
+    """An operator's action; `asset` None means every asset of the site."""
+
+    kind: ActionKind
+    asset: str | None = None
+    reason: str = ""
+    id: str = ""
+
+
+@dataclass(frozen=True)
+class AssetState:
+    mode: AssetMode = AssetMode()
+    memory: Memory = Memory()
+    last_mw: float = 0.0              # the last command sent
+    off_track_since: float | None = None
+    stop: str | None = None           # operator stop, latched until start
+    estop: str | None = None          # operator e-stop, latched until acknowledged
+    maintenance: str | None = None
+
+
+@dataclass(frozen=True)
+class SiteState:
+    cycle: int = 0
+    t: float | None = None
+    assets: tuple[AssetState, ...] = ()
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Everything one cycle sees besides its state: recorded whole by the replay."""
+
+    now: float
+    raw: tuple[Raw, ...]                       # one per battery, in the site's order
+    wishes: Wishes = Wishes()
+    actions: tuple[OperatorAction, ...] = ()
+    write_errors: tuple[str | None, ...] = ()  # per battery: the last write was not confirmed, and why
+
+
+@dataclass(frozen=True)
+class Command:
+    id: str
+    asset: str
+    cycle: int
+    t: float
+    setpoint_mw: float
+    valid_until: float
+    mode: str
+    decided_by: str
+    reasons: tuple[str, ...]
+    steps: tuple[Step, ...]
+
+    def describe(self) -> str:
+        return (f"{self.asset}: {1000 * self.setpoint_mw:+9.1f} kW  {self.mode:<14} by {self.decided_by}"
+                + (f"  [{'; '.join(self.reasons)}]" if self.reasons else ""))
+
+
+@dataclass(frozen=True)
+class Controller:
+    """A site's static control parameters (from its operations config)."""
+
+    site_id: str
+    assets: tuple[str, ...]
+    ratings: tuple[Rating, ...]
+    envelopes: tuple[Envelope, ...]
+    import_mw: float
+    export_mw: float
+    limits: Limits
+    period_s: float
+    follow_timeout_s: float
+    follow_tolerance: float
+    derate_below: float
+    command_valid_s: float
+    nominal_hz: float
+    reserve_hours: tuple[tuple[str, float], ...]  # full-activation duration per reserve product
+
+    @classmethod
+    def of(cls, operation) -> "Controller":
+        """From a `control.settings.Operation`."""
+        c, site = operation.control, operation.site
+        bats = site.batteries
+        return cls(
+            site_id=site.id, assets=tuple(b.id for b in bats),
+            ratings=tuple(Rating.of(b, operation.ramp_mw_per_s(b)) for b in bats),
+            envelopes=tuple(Envelope.of(b.charge_mw, b.discharge_mw, b.energy_mwh, c.nominal_hz) for b in bats),
+            import_mw=site.poi.import_mw, export_mw=site.poi.export_mw,
+            limits=Limits(c.max_age_s, c.max_skew_s, c.frozen_s), period_s=c.period_s,
+            follow_timeout_s=c.follow_timeout_s, follow_tolerance=c.follow_tolerance,
+            derate_below=c.derate_below, command_valid_s=c.command_valid_s, nominal_hz=c.nominal_hz,
+            reserve_hours=tuple((p, site.markets.duration_h(p)) for p in sorted(DROOPS) + ["afrr_down", "afrr_up"]),
+        )
+
+    def initial(self) -> SiteState:
+        return SiteState(assets=tuple(AssetState() for _ in self.assets))
+
+    def step(self, state: SiteState, inputs: Inputs) -> tuple[SiteState, tuple[Command, ...]]:
+        now = inputs.now
+        n = len(self.assets)
+        if len(inputs.raw) != n:
+            raise ValueError(f"{len(inputs.raw)} raw reads for {n} assets")
+        dt = self.period_s if state.t is None else min(max(now - state.t, 1e-3), 2 * self.period_s)
+        cycle = state.cycle + 1
+        assets = [self._apply_actions(a, self.assets[i], inputs.actions) for i, a in enumerate(state.assets)]
+        acked = {a.asset for a in inputs.actions if a.kind == "ack"}
+        reserves = dict(inputs.wishes.reserves)
+        droop_committed = any(p in DROOPS and mw > 0 for p, mw in reserves.items())
+        required = REQUIRED + (("frequency_hz",) if droop_committed else ())
+
+        readings: list[Readings] = []
+        for i, a in enumerate(assets):
+            rating = self.ratings[i]
+            moving = frozenset({"power_mw"}) if abs(a.last_mw) > self.follow_tolerance * rating.max_mw else frozenset()
+            r, memory = validate(inputs.raw[i], a.memory, self.envelopes[i], self.limits, now, moving)
+            readings.append(r)
+            problems = r.problems(required)
+            write_error = inputs.write_errors[i] if i < len(inputs.write_errors) else None
+            data_problem = "; ".join(problems + ((f"write not confirmed: {write_error}",) if write_error else ()))
+            off_track = self._off_track(a, r, rating, now)
+            cond = Conditions(
+                data_problem=data_problem or None,
+                device_ready=_good(r, "state") in (DEVICE_STANDBY, DEVICE_RUNNING),
+                fault=self._fault(r, off_track, a, now),
+                estop=a.estop or ("emergency stop pressed" if _bits(r) & ALARM_ESTOP else None),
+                derated=self._derated(r, rating),
+                operator_stop=a.stop, maintenance=a.maintenance,
+                acknowledged=None in acked or self.assets[i] in acked,
+            )
+            mode = transition(a.mode, cond, now)
+            if a.mode.mode is Mode.EMERGENCY_STOP and mode.mode is not Mode.EMERGENCY_STOP:
+                a = replace(a, estop=None)
+            assets[i] = replace(a, mode=mode, memory=memory, off_track_since=off_track)
+
+        operable = [a.mode.mode.operable for a in assets]
+        own = [envelope(self.ratings[i], readings[i].value("soc"), readings[i].value("charge_limit_mw"),
+                        readings[i].value("discharge_limit_mw"), dt) if operable[i] else (ZERO, "")
+               for i in range(n)]
+        shares = poi_shares([e for e, _ in own], self.import_mw, self.export_mw)
+        frequency = _median([r["frequency_hz"].value for r in readings if r["frequency_hz"].good])
+        activation = {p: DROOPS[p].activation(frequency, self.nominal_hz) if frequency is not None else 0.0
+                      for p in reserves if p in DROOPS}
+        rated = [self.ratings[i].max_mw if operable[i] else 0.0 for i in range(n)]
+
+        resolvers: list[Resolver] = []
+        offsets: list[float] = []
+        notes: list[list[str]] = []
+        for i, a in enumerate(assets):
+            notes.append([])
+            if not operable[i]:
+                resolvers.append(Resolver("state", ZERO, f"{a.mode.mode.value}: {a.mode.reason}"))
+                offsets.append(0.0)
+                continue
+            env, why = own[i]
+            limit = Range(max(env.lo, shares[i].lo), min(env.hi, shares[i].hi))
+            if limit != env:
+                why += f"; POI share {shares[i].lo:.6g}..{shares[i].hi:.6g} MW"
+            res = Resolver("limits", limit, why)
+            offset = self._reserves(res, i, readings[i], reserves, activation, rated, frequency, notes[i])
+            resolvers.append(res)
+            offsets.append(offset)
+
+        for layer in LAYERS:
+            site_mw = inputs.wishes.layer(layer)
+            if site_mw is None:
+                continue
+            for i, share in enumerate(_split(site_mw, [r.range for r in resolvers], offsets, operable)):
+                if operable[i]:
+                    resolvers[i].target(layer, share + offsets[i], f"site {site_mw:.6g} MW")
+
+        commands = []
+        for i, a in enumerate(assets):
+            res = resolvers[i].resolve(idle_mw=offsets[i])
+            rating, setpoint = self.ratings[i], res.range.lo
+            steps = list(res.steps)
+            if operable[i]:
+                was_running = state.assets[i].mode.mode.operable
+                start_from = a.last_mw if was_running else readings[i].value("power_mw")
+                lim = Range(res.steps[0].lo, res.steps[0].hi)  # the limits layer's range
+                ramped = ramp(rating, start_from, dt).clip(setpoint)
+                final = lim.clip(ramped)
+                if final != setpoint:
+                    note = (f"from {'last command' if was_running else 'measured power'} {start_from:.6g} MW"
+                            + (", limit beats ramp" if final != ramped else ""))
+                    steps.append(Step("ramp", final, final, note))
+                setpoint = final
+            reasons = tuple(notes[i]) + ((f"{a.mode.mode.value}: {a.mode.reason}",) if not operable[i] else ())
+            commands.append(Command(
+                id=f"{self.site_id}/{self.assets[i]}/{cycle}", asset=self.assets[i], cycle=cycle, t=now,
+                setpoint_mw=setpoint + 0.0, valid_until=now + self.command_valid_s, mode=a.mode.mode.value,
+                decided_by=steps[-1].layer if steps[-1].layer == "ramp" else res.decided_by,
+                reasons=reasons, steps=tuple(steps)))
+            assets[i] = replace(a, last_mw=setpoint + 0.0)
+        return SiteState(cycle, now, tuple(assets)), tuple(commands)
+
+    # -- the parts of one cycle ------------------------------------------------------------------
+
+    @staticmethod
+    def _apply_actions(a: AssetState, asset: str, actions) -> AssetState:
+        for act in actions:
+            if act.asset not in (None, asset):
+                continue
+            reason = f"operator {act.kind}" + (f": {act.reason}" if act.reason else "")
+            if act.kind == "stop":
+                a = replace(a, stop=reason)
+            elif act.kind == "start":
+                a = replace(a, stop=None)
+            elif act.kind == "estop":
+                a = replace(a, estop=reason)
+            elif act.kind == "maintenance":
+                a = replace(a, maintenance=reason)
+            elif act.kind == "end_maintenance":
+                a = replace(a, maintenance=None)
+        return a
+
+    def _off_track(self, a: AssetState, r: Readings, rating: Rating, now: float) -> float | None:
+        """Since when the measured power misses the last command (None: on track or not judged)."""
+        if not a.mode.mode.operable or not r["power_mw"].good:
+            return None
+        if abs(r.value("power_mw") - a.last_mw) <= self.follow_tolerance * rating.max_mw:
+            return None
+        return a.off_track_since if a.off_track_since is not None else now
+
+    def _fault(self, r: Readings, off_track: float | None, a: AssetState, now: float) -> str | None:
+        bits = _bits(r)
+        if _good(r, "state") == DEVICE_FAULT:
+            return "device reports fault"
+        if bits & ALARM_BMS_TRIP:
+            return "BMS trip"
+        if bits & ALARM_INVERTER_FAULT:
+            return "inverter fault alarm"
+        if off_track is not None and now - off_track >= self.follow_timeout_s:
+            return (f"device does not follow its setpoint: {r.value('power_mw'):.6g} MW measured against "
+                    f"{a.last_mw:.6g} MW for {now - off_track:.0f} s")
+        return None
+
+    def _derated(self, r: Readings, rating: Rating) -> str | None:
+        if not (r["charge_limit_mw"].good and r["discharge_limit_mw"].good):
+            return None
+        share = min(r.value("charge_limit_mw") / rating.charge_mw, r.value("discharge_limit_mw") / rating.discharge_mw)
+        return f"BMS limits below {100 * self.derate_below:.0f} % of rating" if share < self.derate_below else None
+
+    def _reserves(self, res: Resolver, i: int, r: Readings, reserves: dict[str, float],
+                  activation: dict[str, float], rated: list[float], frequency: float | None,
+                  notes: list[str]) -> float:
+        """Narrow to the base range the commitments leave, shifted by their activation; returns the
+        activation (MW) that the lower layers' base points are offset by."""
+        if not reserves or sum(rated) <= 0:
+            return 0.0
+        share = rated[i] / sum(rated)
+        up = down = up_mwh = down_mwh = offset = 0.0
+        hours = dict(self.reserve_hours)
+        parts = []
+        for product, site_mw in reserves.items():
+            mw = site_mw * share
+            needs_up, needs_down = headroom(product)
+            up += mw if needs_up else 0.0
+            down += mw if needs_down else 0.0
+            up_mwh += mw * hours[product] if needs_up else 0.0
+            down_mwh += mw * hours[product] if needs_down else 0.0
+            if product in activation:
+                offset += mw * activation[product]
+                parts.append(f"{product} {mw:.6g} MW x {activation[product]:+.3f}")
+        if parts:
+            parts.append(f"at {frequency:.3f} Hz" if frequency is not None else "no frequency")
+        lim = res.range
+        base = reserve_base(self.ratings[i], r.value("soc"), up_mwh, down_mwh)
+        lo, hi = max(lim.lo + down, base.lo), min(lim.hi - up, base.hi)
+        note = ", ".join(parts) or "headroom kept"
+        if lo > hi:  # the commitment does not fit: deliver the activation as far as the limits allow
+            notes.append(f"reserve headroom short: {up:.6g} MW up / {down:.6g} MW down in {lim.lo:.6g}..{lim.hi:.6g} MW")
+            res.limit("reserves", Range(lim.clip(offset), lim.clip(offset)), note)
+        else:
+            res.limit("reserves", Range(lo + offset, hi + offset), note)
+        return offset
+
+
+def _split(site_mw: float, ranges: list[Range], offsets: list[float], operable: list[bool]) -> list[float]:
+    """A site-level base point shared among operable assets pro rata to the room each has in its
+    direction (after the activation they deliver)."""
+    room = [(max(r.hi - o, 0.0) if site_mw >= 0 else max(o - r.lo, 0.0)) if ok else 0.0
+            for r, o, ok in zip(ranges, offsets, operable)]
+    total = sum(room)
+    if total <= 0:
+        return [0.0] * len(ranges)
+    return [site_mw * x / total for x in room]
+
+
+def _good(r: Readings, name: str) -> float | None:
+    return r[name].value if r[name].good else None
+
+
+def _bits(r: Readings) -> int:
+    v = _good(r, "alarms")
+    return int(v) if v is not None else 0
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None

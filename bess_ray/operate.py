@@ -1,0 +1,121 @@
+"""The operating half without Ray: `bess-ray control` and `bess-ray fieldsim`.
+
+Wires an operations config to device adapters (or to a field simulator started in this process),
+runs the control loop on absolute deadlines and prints every command with its reason. The actors of
+`cluster/` reuse the same `ControlLoop`.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import sys
+
+from .control.loop import ControlLoop
+from .control.pipeline import Controller
+from .control.replay import Recorder, replay
+from .control.schedules import EMPTY, read_plan
+from .control.settings import load_operation
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def devices_for(operation, device: str | None, sim_port: int | None = None) -> list:
+    """One adapter per battery: `device` (sim, modbus://HOST:PORT, mqtt://HOST:PORT/PREFIX) for all,
+    or each asset's own from the operations file. For modbus:// without a unit, units count 1, 2, ..."""
+    from .devices.connect import adapter
+
+    out = []
+    for i, b in enumerate(operation.batteries):
+        cfg = operation.asset(b.id)
+        url = device or cfg.device
+        if url == "sim":
+            url = f"modbus://127.0.0.1:{sim_port}/{i + 1}"
+        elif url.startswith("modbus://") and url.rstrip("/").count("/") == 2:
+            url = f"{url.rstrip('/')}/{i + 1}"
+        out.append(adapter(url, b.id, register_map=cfg.register_map, reversion_s=operation.control.reversion_s))
+    return out
+
+
+async def control(path: str, device: str | None = None, schedule: str | None = None, cycles: int | None = None,
+                  record: str | None = None, quiet: bool = False, out=sys.stdout) -> dict:
+    """Run the control loop of a site; returns the loop's timing summary."""
+    operation = load_operation(path)
+    controller = Controller.of(operation)
+    plan = read_plan(schedule) if schedule else EMPTY
+    uses_sim = (device or "") == "sim" or (device is None and any(operation.asset(b.id).device == "sim"
+                                                                   for b in operation.batteries))
+    async with contextlib.AsyncExitStack() as stack:
+        port = None
+        if uses_sim:
+            from .devices.fieldsim.run import FieldSim
+
+            sim = FieldSim.of(operation.site)
+            port = free_port()
+            server = await sim.serve_modbus(port=port)
+            stack.push_async_callback(server.shutdown)
+            physics = asyncio.create_task(sim.run_physics())
+            stack.callback(physics.cancel)
+            print(f"field simulator on modbus://127.0.0.1:{port} (unit ids 1..{len(sim.units)})", file=out)
+
+        def show(commands, errors) -> None:
+            if quiet:
+                return
+            print(f"cycle {commands[0].cycle}", file=out)
+            for c, e in zip(commands, errors):
+                print(f"  {c.describe()}" + (f"  WRITE FAILED: {e}" if e else ""), file=out)
+            out.flush()
+
+        recorder = Recorder(record, controller) if record else None
+        loop = ControlLoop(controller, devices_for(operation, device, port), plan, recorder=recorder, on_cycle=show)
+        stack.push_async_callback(loop.close)
+        try:
+            timing = await loop.run(cycles)
+        finally:  # leave every device at 0 kW on the way out (its reversion timeout is the backstop)
+            await asyncio.gather(*(d.write(0.0, "shutdown") for d in loop.devices), return_exceptions=True)
+        return timing.summary()
+
+
+async def fieldsim(path: str, modbus_port: int = 5020, mqtt: str | None = None, faults: str | None = None,
+                   host: str = "127.0.0.1", seconds: float | None = None, out=sys.stdout) -> None:
+    """Serve a site's batteries as simulated devices until interrupted (or for `seconds`)."""
+    from .devices.fieldsim.faults import read_faults
+    from .devices.fieldsim.run import FieldSim
+
+    operation = load_operation(path)
+    ids = [b.id for b in operation.batteries]
+    sim = FieldSim.of(operation.site, faults=read_faults(faults, ids) if faults else [])
+    server = await sim.serve_modbus(host=host, port=modbus_port)
+    tasks = [asyncio.create_task(sim.run_physics())]
+    print(f"field simulator (a test tool: plain TCP, no credentials) for site {operation.site.id}:", file=out)
+    print(f"  Modbus TCP {host}:{modbus_port}, SunSpec base 40000, unit ids: "
+          + ", ".join(f"{i + 1} = {a}" for i, a in enumerate(ids)), file=out)
+    if mqtt:
+        from .devices.fieldsim.mqtt import serve_mqtt
+
+        tasks.append(asyncio.create_task(serve_mqtt(sim, mqtt)))
+        print(f"  MQTT {mqtt}, topics {mqtt.rstrip('/').rsplit('/', 1)[-1] if mqtt.count('/') > 2 else 'bess'}/<asset>/...",
+              file=out)
+    out.flush()
+    try:
+        if seconds is None:
+            await asyncio.Event().wait()
+        else:
+            await asyncio.sleep(seconds)
+    finally:
+        for t in tasks:
+            t.cancel()
+        await server.shutdown()
+
+
+def replay_file(path: str, out=sys.stdout) -> int:
+    n, diffs = replay(path)
+    for d in diffs:
+        print(d, file=out)
+    print(f"replayed {n} cycles: " + ("every command identical" if not diffs else f"{len(diffs)} commands differ"),
+          file=out)
+    return 1 if diffs else 0
