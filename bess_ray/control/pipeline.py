@@ -156,8 +156,6 @@ class Controller:
                 acknowledged=None in acked or self.assets[i] in acked,
             )
             mode = transition(a.mode, cond, now)
-            if a.mode.mode is Mode.EMERGENCY_STOP and mode.mode is not Mode.EMERGENCY_STOP:
-                a = replace(a, estop=None)
             assets[i] = replace(a, mode=mode, memory=memory, off_track_since=off_track)
 
         operable = [a.mode.mode.operable for a in assets]
@@ -235,6 +233,8 @@ class Controller:
                 a = replace(a, stop=None)
             elif act.kind == "estop":
                 a = replace(a, estop=reason)
+            elif act.kind == "ack":  # releases an operator's e-stop; the state machine then needs its cause gone
+                a = replace(a, estop=None)
             elif act.kind == "maintenance":
                 a = replace(a, maintenance=reason)
             elif act.kind == "end_maintenance":
@@ -251,16 +251,13 @@ class Controller:
 
     def _fault(self, r: Readings, off_track: float | None, a: AssetState, now: float) -> str | None:
         bits = _bits(r)
-        if _good(r, "state") == DEVICE_FAULT:
-            return "device reports fault"
-        if bits & ALARM_BMS_TRIP:
-            return "BMS trip"
-        if bits & ALARM_INVERTER_FAULT:
-            return "inverter fault alarm"
+        causes = [text for hit, text in ((bits & ALARM_BMS_TRIP, "BMS trip"),
+                                         (bits & ALARM_INVERTER_FAULT, "inverter fault alarm"),
+                                         (_good(r, "state") == DEVICE_FAULT, "device reports fault")) if hit]
         if off_track is not None and now - off_track >= self.follow_timeout_s:
-            return (f"device does not follow its setpoint: {r.value('power_mw'):.6g} MW measured against "
-                    f"{a.last_mw:.6g} MW for {now - off_track:.0f} s")
-        return None
+            causes.append(f"device does not follow its setpoint: {r.value('power_mw'):.6g} MW measured against "
+                          f"{a.last_mw:.6g} MW for {now - off_track:.0f} s")
+        return "; ".join(causes) or None
 
     def _derated(self, r: Readings, rating: Rating) -> str | None:
         if not (r["charge_limit_mw"].good and r["discharge_limit_mw"].good):

@@ -6,7 +6,7 @@ time (`FieldSim.inject` / `clear`). Every kind, what a device then does on the w
 
 - no_answer: requests get no response (the client times out)
 - exception: requests get a Modbus exception (`code`, default 4 = server device failure)
-- frozen: reads return the registers as they were when the fault began
+- frozen: reads return the values as they were when the fault began (the device clock runs on)
 - stale_timestamp: the device clock (model 122 Tms) stops
 - skewed_timestamp: the device clock runs `offset_s` ahead (negative: behind)
 - out_of_range: a point reads `value` (raw register value), e.g. SoC 150 %

@@ -148,10 +148,13 @@ class Unit:
                 self.put(int(model), name, f.value if f.kind == "out_of_range" else None)
 
     def read(self, address: int, count: int, now: float) -> list[int]:
-        if self.frozen_image is not None:
-            return self.frozen_image[address - self.base: address - self.base + count]
         self.refresh(now)
-        return self.image[address - self.base: address - self.base + count]
+        image = self.image
+        if self.frozen_image is not None:  # values stop; the device clock (122 Tms) keeps running
+            image = list(self.frozen_image)
+            a, size = self.address(122, "Tms") - self.base, sunspec.point(122, "Tms").size
+            image[a:a + size] = self.image[a:a + size]
+        return image[address - self.base: address - self.base + count]
 
     def writable(self, address: int, count: int) -> bool:
         """Every register of the write belongs to a read-write point of a model."""
