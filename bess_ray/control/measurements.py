@@ -17,6 +17,7 @@ from typing import Mapping
 DEVICE_OFF, DEVICE_STARTING, DEVICE_STANDBY, DEVICE_RUNNING, DEVICE_FAULT = 0, 1, 2, 3, 4
 DEVICE_STATES = {DEVICE_OFF: "off", DEVICE_STARTING: "starting", DEVICE_STANDBY: "standby",
                  DEVICE_RUNNING: "running", DEVICE_FAULT: "fault"}
+STATE_CODES = {name: code for code, name in DEVICE_STATES.items()}
 
 # Alarm bits (adapters map their device's alarm words onto them).
 ALARM_BMS_TRIP = 1        # the BMS opened its contactors or reports a fault

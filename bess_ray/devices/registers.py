@@ -15,10 +15,10 @@ from typing import Literal, Union
 from pydantic import Field, field_validator, model_validator
 
 from ..config import StrictModel, read_yaml
-from ..control.measurements import DEVICE_STATES, FIELDS
+from ..control.measurements import FIELDS, STATE_CODES
 from . import sunspec
 
-STATE_NAMES = {v: k for k, v in DEVICE_STATES.items()}
+STATE_NAMES = STATE_CODES
 ALARMS = ("bms_trip", "inverter_fault", "estop", "over_temperature")
 PlainType = Literal["int16", "uint16", "int32", "uint32"]
 
