@@ -100,8 +100,8 @@ class Envelope:
         return cls(max_abs_power_mw=1.2 * p + 0.01, max_limit_mw=2.0 * p + 0.01,
                    soc_step=3.0 * p / energy_mwh / 3600.0, nominal_hz=nominal_hz)
 
-    def range(self, name: str) -> tuple[float, float]:
-        return {
+    def __post_init__(self):  # the ranges once, not on every check
+        object.__setattr__(self, "_ranges", {
             "power_mw": (-self.max_abs_power_mw, self.max_abs_power_mw),
             "soc": (0.0, 1.0),
             "charge_limit_mw": (0.0, self.max_limit_mw),
@@ -109,7 +109,10 @@ class Envelope:
             "state": (0.0, 4.0),
             "alarms": (0.0, 2.0 ** 16 - 1),
             "frequency_hz": (self.nominal_hz - 5.0, self.nominal_hz + 5.0),
-        }[name]
+        })
+
+    def range(self, name: str) -> tuple[float, float]:
+        return self._ranges[name]
 
     def max_step(self, name: str, dt: float) -> float | None:
         """The largest plausible change over dt seconds, or None when any change is plausible."""

@@ -156,7 +156,8 @@ class Controller:
                 acknowledged=None in acked or self.assets[i] in acked,
             )
             mode = transition(a.mode, cond, now)
-            assets[i] = replace(a, mode=mode, memory=memory, off_track_since=off_track)
+            assets[i] = AssetState(mode=mode, memory=memory, last_mw=a.last_mw, off_track_since=off_track,
+                                   stop=a.stop, estop=a.estop, maintenance=a.maintenance)  # not replace(): 3x faster
 
         operable = [a.mode.mode.operable for a in assets]
         own = [envelope(self.ratings[i], readings[i].value("soc"), readings[i].value("charge_limit_mw"),
@@ -216,7 +217,8 @@ class Controller:
                 setpoint_mw=setpoint + 0.0, valid_until=now + self.command_valid_s, mode=a.mode.mode.value,
                 decided_by=steps[-1].layer if steps[-1].layer == "ramp" else res.decided_by,
                 reasons=reasons, steps=tuple(steps)))
-            assets[i] = replace(a, last_mw=setpoint + 0.0)
+            assets[i] = AssetState(mode=a.mode, memory=a.memory, last_mw=setpoint + 0.0, off_track_since=a.off_track_since,
+                                   stop=a.stop, estop=a.estop, maintenance=a.maintenance)
         return SiteState(cycle, now, tuple(assets)), tuple(commands)
 
     # -- the parts of one cycle ------------------------------------------------------------------
