@@ -322,7 +322,10 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_control)
 
     p = sub.add_parser("fieldsim", help="TEST TOOL: simulated battery inverters speaking SunSpec over Modbus TCP "
-                                        "and MQTT, with faults (plain TCP, no credentials)")
+                                        "and MQTT, with faults (plain TCP, no credentials)",
+                       description="A TEST TOOL: one simulated battery, inverter and BMS per battery of the site, "
+                                   "speaking SunSpec over Modbus TCP (and MQTT), with injectable faults. Plain TCP, "
+                                   "no credentials: never expose it beyond a test network.")
     p.add_argument("site", help="an operations or site YAML: one simulated device per battery (unit ids 1, 2, ...)")
     p.add_argument("--modbus-port", type=int, default=5020)
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: loopback only)")

@@ -44,8 +44,8 @@ def _check_ref(ref: Ref) -> Ref:
             raise ValueError(f"{ref!r}: a SunSpec point is MODEL.POINT, e.g. 701.W")
         try:
             sunspec.point(int(model), name)
-        except Exception as e:  # pysunspec2 raises its own errors for unknown models
-            raise ValueError(f"{ref!r}: {e}") from None
+        except KeyError as e:
+            raise ValueError(f"{ref!r}: {e.args[0]}") from None
     return ref
 
 

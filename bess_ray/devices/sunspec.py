@@ -40,7 +40,10 @@ def points(model: int) -> dict[str, PointDef]:
     """The top-level points of a model, by name, with offsets summed from the definition."""
     from sunspec2 import device
 
-    mdef = device.get_model_def(model)
+    try:
+        mdef = device.get_model_def(model)
+    except Exception:  # pysunspec2's ModelDefinitionError is no ValueError
+        raise KeyError(f"no SunSpec model {model} in pysunspec2's definitions") from None
     out, offset = {}, 0
     for p in mdef["group"]["points"]:
         sf = p.get("sf")
@@ -51,10 +54,10 @@ def points(model: int) -> dict[str, PointDef]:
 
 
 def point(model: int, name: str) -> PointDef:
-    try:
-        return points(model)[name]
-    except KeyError:
-        raise KeyError(f"SunSpec model {model} has no point {name!r}") from None
+    pts = points(model)
+    if name not in pts:
+        raise KeyError(f"SunSpec model {model} has no point {name!r}")
+    return pts[name]
 
 
 def decode(regs: list[int], p: PointDef) -> int | None:

@@ -52,8 +52,8 @@ class Fault(StrictModel):
             model, _, name = self.point.partition(".")
             try:
                 point(int(model), name)
-            except (KeyError, ValueError, FileNotFoundError):
-                raise ValueError(f"point: {self.point!r} is not a SunSpec point (MODEL.POINT)") from None
+            except (KeyError, ValueError) as e:
+                raise ValueError(f"point: {self.point!r} is not a SunSpec point (MODEL.POINT): {e.args[0]}") from None
         if self.kind == "out_of_range" and self.value is None:
             raise ValueError("out_of_range needs value: the raw register value to report")
         return self
