@@ -14,7 +14,8 @@ import sys
 from .control.loop import ControlLoop
 from .control.pipeline import Controller
 from .control.replay import Recorder, replay
-from .control.schedules import EMPTY, read_plan
+from .control.schedule_files import read_plan
+from .control.schedules import EMPTY
 from .control.settings import load_operation
 
 

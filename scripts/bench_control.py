@@ -75,9 +75,7 @@ async def loop_figures(cycles: int, period: float) -> dict:
         reads.append(time.perf_counter() - t0)
     loop.timing.lateness_s.clear()
     loop.timing.read_to_write_s.clear()
-    t_start = time.time()
     timing = await loop.run(cycles)
-    elapsed = time.time() - t_start
     await loop.close()
     physics.cancel()
     await server.shutdown()

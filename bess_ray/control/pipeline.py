@@ -23,7 +23,7 @@ from .measurements import (ALARM_BMS_TRIP, ALARM_ESTOP, ALARM_INVERTER_FAULT, DE
 from .reserves import DROOPS, headroom
 from .resolution import ZERO, Range, Resolver, Step
 from .schedules import LAYERS, Wishes
-from .states import AssetMode, Conditions, Mode, transition
+from .states import AssetMode, Conditions, transition
 
 ActionKind = Literal["stop", "start", "estop", "ack", "maintenance", "end_maintenance"]
 

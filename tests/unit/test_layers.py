@@ -14,7 +14,7 @@ PACKAGE = ROOT / "bess_ray"
 # the planning core: plain Python, no Ray, no service, nothing of the operating half
 CORE = {"config", "timegrid", "errors", "artifacts", "data", "markets", "forecast", "optimization", "dispatch",
         "backtesting", "simulation", "sweeps", "analytics"}
-SHELL = {"cluster", "serve", "cli", "control", "devices", "flows"}
+SHELL = {"cluster", "serve", "cli", "control", "devices", "flows", "operate", "clock"}
 OUTSIDE_CORE = {"ray", "fastapi", "starlette", "uvicorn", "pymodbus", "aiomqtt", "psycopg", "redis"}
 
 
@@ -103,6 +103,26 @@ def test_the_planning_core_reaches_neither_the_shell_nor_ray():
                 assert unit_of(t) not in SHELL, f"{module} imports {t}"
             else:
                 assert t.split(".")[0] not in OUTSIDE_CORE, f"{module} imports {t}"
+
+
+# the control pipeline proper: pure functions of (state, inputs, now); loop.py and replay.py are its shell
+PIPELINE = {"measurements", "states", "reserves", "resolution", "limits", "schedules", "pipeline"}
+IO = {"asyncio", "socket", "time", "threading", "subprocess", "random", "pathlib", "json", "sqlite3"}
+
+
+def test_the_control_pipeline_is_pure_and_reaches_no_device_and_no_ray():
+    for module, targets in imports().items():
+        parts = module.split(".")
+        if unit_of(module) == "control":
+            for t in targets:
+                assert t.split(".")[0] not in OUTSIDE_CORE, f"{module} imports {t}"
+                if t.startswith("bess_ray."):
+                    assert unit_of(t) not in {"devices", "cluster", "serve", "flows", "operate"}, f"{module} imports {t}"
+        if unit_of(module) == "control" and len(parts) > 2 and parts[2] in PIPELINE:
+            for t in targets:
+                assert t.split(".")[0] not in IO, f"{module} imports {t}: the pipeline does no I/O and reads no clock"
+        if unit_of(module) == "devices":
+            assert not any(t.split(".")[0] == "ray" for t in targets), f"{module} imports ray"
 
 
 def test_the_checker_sees_a_cycle_hidden_in_a_function():
