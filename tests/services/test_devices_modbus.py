@@ -195,3 +195,40 @@ def test_pysunspec2_scans_the_simulator_and_reads_its_models():
             assert 0 < soc < 100
             assert cha == pytest.approx(1e6, rel=0.01)           # 1 MW allowed charge at mid SoC
     scenario(run())
+
+
+def test_a_plain_register_map_reads_a_device_without_scanning():
+    """A device without SunSpec: absolute addresses, fixed scale factors, its own sign convention."""
+    from bess_ray.devices import sunspec
+    from bess_ray.devices.modbus import ModbusDevice
+    from bess_ray.devices.registers import RegisterMap
+
+    async def run():
+        async with Rig() as rig:
+            await rig.running()
+            u = rig.sim.units[0]
+
+            def reg(model, name, sf=0, type_=None):
+                p = sunspec.point(model, name)
+                return {"address": u.address(model, name), "type": type_ or p.type.replace("enum", "uint"), "sf": sf}
+            rmap = RegisterMap.from_dict({
+                "kind": "plain", "reversion": False,
+                "values": {
+                    "power_mw": {"point": reg(701, "W", u.w_sf), "scale": 1e-6, "sign": -1},  # this device: > 0 charges
+                    "soc": {"point": reg(713, "SoC", -2), "scale": 0.01},
+                    "charge_limit_mw": {"point": reg(802, "AChaMax", -1), "times": reg(802, "V", -1), "scale": 1e-6},
+                    "discharge_limit_mw": {"point": reg(802, "ADisChaMax", -1), "times": reg(802, "V", -1), "scale": 1e-6},
+                    "state": {"point": reg(701, "InvSt"), "states": {3: "running", 7: "standby", 6: "fault"}}},
+                "alarms": [{"point": reg(802, "State"), "equals": 99, "alarm": "bms_trip"}],
+                "setpoint": {"point": reg(704, "WSet", u.w_sf, "int32"), "scale": 1e-6}}, "plain map")
+            dev = ModbusDevice("127.0.0.1", rig.port, 1, rmap)
+            try:
+                raw = await dev.read()
+                assert raw.error is None and dev.spans and not raw.not_implemented - {"frequency_hz"}
+                assert raw.values["power_mw"] == pytest.approx(-SETPOINT, abs=0.01)   # mapped to the device's sign
+                assert raw.values["soc"] == pytest.approx(rig.plant.soc, abs=1e-3)
+                assert raw.values["state"] == 3.0 and raw.values["alarms"] == 0.0
+                assert await dev.write(0.3) is None                                    # read back
+            finally:
+                await dev.close()
+    scenario(run())
