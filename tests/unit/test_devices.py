@@ -128,3 +128,16 @@ def test_a_lost_controller_heartbeat_reverts_too():
 def test_a_wrong_fault_names_the_field(data, message):
     with pytest.raises(ConfigError, match=message):
         Fault.from_dict(data, "fault")
+
+
+def test_the_plain_map_in_the_docs_is_valid():
+    import re
+
+    import yaml
+
+    from tests.conftest import ROOT
+
+    text = (ROOT / "docs" / "operate.md").read_text()
+    block = next(b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if b.startswith("kind: plain"))
+    m = RegisterMap.from_dict(yaml.safe_load(block), "docs")
+    assert m.values["power_mw"].sign == -1 and m.alarms[0].alarm == "bms_trip"
