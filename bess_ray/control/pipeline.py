@@ -50,10 +50,27 @@ class AssetState:
 
 
 @dataclass(frozen=True)
+class Snapshot:
+    """One immutable view of a site at one cycle: what each asset reported (validated), its mode,
+    the frequency used, what the schedules asked and what was commanded. Queries read this and
+    never touch the loop's working state."""
+
+    cycle: int
+    t: float
+    assets: tuple[str, ...]
+    modes: tuple[str, ...]
+    readings: tuple[Readings, ...]
+    frequency_hz: float | None
+    wishes: Wishes
+    commands: tuple["Command", ...]
+
+
+@dataclass(frozen=True)
 class SiteState:
     cycle: int = 0
     t: float | None = None
     assets: tuple[AssetState, ...] = ()
+    snapshot: Snapshot | None = None  # the last cycle's view (not needed to step; kept for queries)
 
 
 @dataclass(frozen=True)
@@ -219,7 +236,10 @@ class Controller:
                 reasons=reasons, steps=tuple(steps)))
             assets[i] = AssetState(mode=a.mode, memory=a.memory, last_mw=setpoint + 0.0, off_track_since=a.off_track_since,
                                    stop=a.stop, estop=a.estop, maintenance=a.maintenance)
-        return SiteState(cycle, now, tuple(assets)), tuple(commands)
+        commands = tuple(commands)
+        snapshot = Snapshot(cycle, now, self.assets, tuple(a.mode.mode.value for a in assets), tuple(readings),
+                            frequency, inputs.wishes, commands)
+        return SiteState(cycle, now, tuple(assets), snapshot), commands
 
     # -- the parts of one cycle ------------------------------------------------------------------
 

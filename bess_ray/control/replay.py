@@ -63,6 +63,7 @@ class Recorder:
             self._f.write(json.dumps({"controller": encode(controller)}) + "\n")
 
     def record(self, state: pipeline.SiteState, inputs: pipeline.Inputs, commands) -> None:
+        state = dataclasses.replace(state, snapshot=None)  # derived from the rest: not recorded twice
         self._f.write(json.dumps({"state": encode(state), "inputs": encode(inputs),
                                   "commands": encode(commands)}) + "\n")
         self._f.flush()

@@ -48,6 +48,7 @@ class ModbusDevice:
         self.next_attempt = 0.0
         self.heartbeat = 0
         self.reconnects = 0
+        self.image: dict[int, int] = {}  # the last read's registers
 
     @property
     def name(self) -> str:
@@ -174,7 +175,9 @@ class ModbusDevice:
             if not isinstance(e, DeviceError):
                 e = DeviceError(f"{type(e).__name__}: {e}")
             self._drop()
+            self.image = {}
             return Raw({}, received=self.clock(), error=str(e))
+        self.image = image
         return self._translate(image, self.clock())
 
     def _raw(self, image: dict[int, int], key: str) -> tuple[int | None, int]:
@@ -229,8 +232,12 @@ class ModbusDevice:
         try:
             await self._ensure()
             a, v = self.addrs["setpoint"], self.map.setpoint
-            sf = a.fixed_sf if a.sf is None else (await self._regs(a.sf.address, 1))[0]
-            sf = sunspec.decode([sf], a.sf.point) if a.sf is not None else sf
+            sf = a.fixed_sf
+            if a.sf is not None:  # the setpoint's scale factor, from this cycle's read when it has it
+                reg = self.image.get(a.sf.address)
+                sf = sunspec.decode([reg if reg is not None else (await self._regs(a.sf.address, 1))[0]], a.sf.point)
+                if sf is None:
+                    return "the setpoint's scale factor is not implemented"
             raw = round(setpoint_mw / v.sign / v.scale / 10.0 ** (sf or 0))
             limit = 1 << (16 * a.point.size - 1)
             if not -limit <= raw < limit:

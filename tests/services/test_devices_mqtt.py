@@ -91,3 +91,22 @@ def test_a_dead_device_is_seen_through_its_last_will():
         device.cancel()  # the device process dies; the broker publishes its will after the keepalive
         await cycles_until(loop, lambda c: c.setpoint_mw == 0.0 and c.mode == "SAFE_STOP", 60, "safe stop")
     asyncio.run(asyncio.wait_for(rig(test), 60))
+
+
+def test_faults_can_be_injected_and_cleared_at_run_time_over_mqtt():
+    import aiomqtt
+
+    async def test(sim, loop, device, url):
+        await cycles_until(loop, running, 40, "running")
+        prefix = url.rsplit("/", 1)[-1]
+        async with aiomqtt.Client(HOST, PORT) as client:
+            await client.subscribe(f"{prefix}/fieldsim/error", qos=1)
+            await client.publish(f"{prefix}/fieldsim/inject", b'{"kind": "bms_trip"}', qos=1)
+            await cycles_until(loop, lambda c: c.mode == "FAULT" and c.setpoint_mw == 0.0, 20, "fault")
+            await client.publish(f"{prefix}/fieldsim/inject", b'{"kind": "melt"}', qos=1)
+            msg = await asyncio.wait_for(anext(aiter(client.messages)), 5)
+            assert b"kind" in msg.payload
+            await client.publish(f"{prefix}/fieldsim/clear", b"{}", qos=1)
+            await asyncio.sleep(0.5)
+            assert not sim.units[0].plant.tripped
+    asyncio.run(asyncio.wait_for(rig(test), 60))

@@ -308,3 +308,34 @@ def test_modes_outside_running_and_derated_always_command_zero(walk):
                                              Wishes(day_ahead_mw=1.0, reserves=(("fcr", 0.5),))))
         if Mode(cmd.mode) not in (Mode.RUNNING, Mode.DERATED):
             assert cmd.setpoint_mw == 0.0
+
+
+def test_each_cycle_leaves_one_immutable_snapshot_of_the_site():
+    c = controller(n=2, products=("da",))
+    state, cmds = run(c, 6, Wishes(day_ahead_mw=1.0))
+    snap = state.snapshot
+    assert snap.cycle == 6 and snap.commands == cmds and snap.modes == tuple(x.mode for x in cmds)
+    assert snap.readings[0]["soc"].good and snap.wishes.day_ahead_mw == 1.0
+    with pytest.raises(AttributeError):
+        snap.cycle = 7
+    with pytest.raises(TypeError):
+        snap.readings[0].values["soc"] = None  # a read-only mapping
+
+
+def test_a_recording_replays_bit_for_bit_and_a_change_is_found(tmp_path):
+    from bess_ray.control.replay import Recorder, replay
+
+    c = controller(n=2)
+    rec = Recorder(tmp_path / "r.jsonl", c)
+    state = c.initial()
+    for k in range(20):
+        t = 1000.0 + k
+        raws = tuple(raw(t, power=a.last_mw + 1e-4 * (-1) ** k, hz=50.0 - 0.01 * (k % 5), soc=None if k == 9 else 0.5)
+                     for a in state.assets)
+        inputs = Inputs(t, raws, Wishes(day_ahead_mw=1.5, reserves=(("fcr", 0.4),)),
+                        (OperatorAction("stop"),) if k == 14 else ())
+        before = state
+        state, cmds = c.step(state, inputs)
+        rec.record(before, inputs, cmds)
+    rec.close()
+    assert replay(tmp_path / "r.jsonl") == (20, [])

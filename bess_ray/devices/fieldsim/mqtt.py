@@ -4,6 +4,10 @@ Per battery, under `PREFIX/ASSET/`: `telemetry` every 0.5 s (JSON, the device's 
 `battery_power_kw` > 0 is charging), a retained `status` (`online`; the last will `offline`),
 `command` (QoS 1: `{id, setpoint_kw, reversion_s}`, the same sign as telemetry) answered on
 `command/ack` (`{id, accepted, setpoint_kw}`). The fault `broker_loss` drops the connection.
+
+Faults at run time: publish a fault (`{"kind": "bms_trip", "asset": "bess1", "for_s": 30}`, as in a
+fault file) to `PREFIX/fieldsim/inject`, or `{"kind": ..., "asset": ...}` (either optional) to
+`PREFIX/fieldsim/clear`; a wrong one is answered on `PREFIX/fieldsim/error`.
 """
 from __future__ import annotations
 
@@ -24,8 +28,32 @@ def parse(url: str) -> tuple[str, int, str]:
 
 
 async def serve_mqtt(sim, url: str) -> None:
-    """Run every unit as an MQTT device until cancelled."""
-    await asyncio.gather(*(_device(sim, u, url) for u in sim.units))
+    """Run every unit as an MQTT device, and the fault topics, until cancelled."""
+    await asyncio.gather(_faults(sim, url), *(_device(sim, u, url) for u in sim.units))
+
+
+async def _faults(sim, url: str) -> None:
+    import aiomqtt
+
+    from ...errors import ConfigError
+
+    host, port, prefix = parse(url)
+    while True:
+        try:
+            async with aiomqtt.Client(host, port, identifier=f"fieldsim-{prefix}-faults") as client:
+                await client.subscribe(f"{prefix}/fieldsim/+", qos=1)
+                async for msg in client.messages:
+                    verb = str(msg.topic).rsplit("/", 1)[-1]
+                    try:
+                        body = json.loads(msg.payload or b"{}")
+                        if verb == "inject":
+                            sim.inject(body)
+                        elif verb == "clear":
+                            sim.clear(body.get("kind"), body.get("asset"))
+                    except (ValueError, ConfigError, AttributeError) as e:
+                        await client.publish(f"{prefix}/fieldsim/error", str(e).encode(), qos=1)
+        except aiomqtt.MqttError:
+            await asyncio.sleep(0.5)
 
 
 async def _device(sim, unit, url: str) -> None:
