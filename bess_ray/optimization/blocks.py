@@ -13,6 +13,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from .. import exact
 from ..config import Battery, Site
 from ..data.market import MarketPrices
 from ..errors import ConfigError, InfeasibleError
@@ -123,7 +124,7 @@ def battery_block(lp: LinearProgram, bats: list[Battery], T: int, dt: float, ini
     discharge = lp.add_vars("discharge", (A, T), ("asset", "t"), 0.0, _battery_arrays(bats, "discharge_mw"))
     soc = lp.add_vars("soc", (A, T), ("asset", "t"), e * _battery_arrays(bats, "soc_min"),
                       e * _battery_arrays(bats, "soc_max"))
-    keep = (1.0 - _battery_arrays(bats, "standby_loss_per_hour")) ** dt
+    keep = exact.power(1.0 - _battery_arrays(bats, "standby_loss_per_hour"), dt)  # the same bits on every CPU
     configured = e[:, 0] * _battery_arrays(bats, "soc_initial")[:, 0]
     s0 = configured if initial_mwh is None else np.asarray(initial_mwh, float)
     soc_start = lp.add_vars("soc_start", (A,), ("asset",), s0, s0)

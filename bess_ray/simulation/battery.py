@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numba import njit
 
+from .. import exact
 from ..config import Battery, Site
 from .degradation import AgingState, model, stress
 
@@ -95,7 +96,7 @@ class BatteryPlant:
         self.site = self._aged_site()
         arr = lambda attr: np.array([getattr(b, attr) for b in bats], dtype=float)  # noqa: E731
         self._const = (arr("soc_min"), arr("soc_max"), arr("charge_efficiency"), arr("discharge_efficiency"),
-                       (1.0 - arr("standby_loss_per_hour")) ** dt_hours, arr("charge_mw"), arr("discharge_mw"))
+                       exact.power(1.0 - arr("standby_loss_per_hour"), dt_hours), arr("charge_mw"), arr("discharge_mw"))
         d = physics.derating
         self._curves = tuple(np.array(v, dtype=float) for v in (
             [x for x, _ in d.charge], [y for _, y in d.charge], [x for x, _ in d.discharge], [y for _, y in d.discharge]))

@@ -35,6 +35,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .. import exact
 from ..analytics.rainflow import cycles as rainflow_cycles
 from ..errors import ConfigError
 
@@ -113,12 +114,17 @@ def stress(soc: np.ndarray, dt_hours: float, temperature_c, soh: float = 1.0) ->
     return Stress((soc.size - 1) * dt_hours / 24.0, efc, soc, t_k, c, c_rate)
 
 
+# Fade is kept to 1e-12 of capacity: the stress factors come from numpy's exp / tanh, whose last
+# bits differ between CPUs (bess_ray/exact.py), and fade carries into every later week's capacity.
+FADE_QUANTUM = 1e-12
+
+
 def _power_advance(y0: float, dx: float, k: float, p: float) -> float:
-    """y = k x^p, advanced by dx from the virtual x at which it equals y0."""
+    """y = k x^p, advanced by dx from the virtual x at which it equals y0 (to FADE_QUANTUM)."""
     if dx <= 0 or k <= 0:
         return y0
     x0 = (y0 / k) ** (1.0 / p) if y0 > 0 else 0.0
-    return k * (x0 + dx) ** p
+    return exact.quantize(k * (x0 + dx) ** p, FADE_QUANTUM)
 
 
 def _weighted(values: np.ndarray, weights: np.ndarray) -> float:

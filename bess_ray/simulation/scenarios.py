@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from .. import exact
 from ..config import PV, Site, Wind
 from ..data.market import MarketPrices, align, product_series
 from ..data.series import Series, read_series
@@ -136,7 +137,7 @@ def generation(site: Site, grid: TimeGrid, years: list[int] | None = None, base_
                                 "or one whole year to repeat") from None
             share = _on_grid([restamp_year(frame, y, None, tz) for y in sorted(set(ts_years.tolist()))],
                              series, "profile", grid)
-        fade = (1.0 - g.degradation_per_year) ** np.maximum(ts_years - first_year, 0)
+        fade = exact.integer_powers(1.0 - g.degradation_per_year, np.maximum(ts_years - first_year, 0))
         rows.append(np.clip(share * g.profile_scale, 0.0, 1.0) * g.capacity_mw * fade)
     return Generation([g.id for g in gens], np.array(rows),
                       np.array([g.feed_in_premium_eur_mwh for g in gens]),

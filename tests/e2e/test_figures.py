@@ -87,3 +87,35 @@ def test_quick_start_cases_are_the_same_in_one_worker_and_in_two(ray_session, tm
         revenue[in_flight] = dict(zip(rows["case_id"], rows["revenue_eur"].round(2)))
     want = {FIGURES[k]["case_id"]: FIGURES[k]["revenue_eur"] for k in keys}
     assert revenue[1] == revenue[2] == want
+
+
+SIM_YEAR = """
+import sys, yaml
+from bess_ray.simulation.run import simulate
+cfg = yaml.safe_load(open(sys.argv[1]))
+r = simulate(sys.argv[1], timeseries=True)
+print([(y.year, repr(y.revenue_eur), repr(y.soh_end), repr(float(y.timeseries["bess_soc_mwh"].sum()))) for y in r.years])
+"""
+
+
+@pytest.mark.slow
+def test_a_simulation_gives_the_same_bits_whichever_simd_path_numpy_takes(tmp_path):
+    """numpy picks AVX-512 / AVX2 / baseline code at run time, and its exp, log and power differ in
+    the last bits between them; the money must not (bess_ray/exact.py)."""
+    from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+
+    paths = [f for f in __cpu_dispatch__ if __cpu_features__.get(f)]
+    if not paths:
+        pytest.skip("numpy has no SIMD path beyond its baseline on this CPU")
+    cfg = yaml.safe_load((CONFIGS / "simulations" / "de_lu_10mw_20mwh_15y.yaml").read_text())
+    cfg.update(site=str(CONFIGS / "sites" / "de_lu_10mw_20mwh_pv.yaml"), years=2)
+    path = tmp_path / "sim.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    runs = []
+    for disabled in ("", " ".join(paths)):
+        env = {**os.environ, "NPY_DISABLE_CPU_FEATURES": disabled}
+        p = subprocess.run([sys.executable, "-c", SIM_YEAR, str(path)], cwd=ROOT, env=env, capture_output=True,
+                           text=True, timeout=600)
+        assert p.returncode == 0, p.stderr[-2000:]
+        runs.append(p.stdout)
+    assert runs[0] == runs[1], f"with {paths}: {runs[0]}\nwithout: {runs[1]}"
