@@ -1,7 +1,6 @@
 """PNG plots of a backtest. Data sources are named on every figure.
 
-`Painter` draws them in a process of its own, started when the run starts: matplotlib takes about a
-second to import, which then overlaps the walk-forward on the other core."""
+A backtest draws them in its sidecar process (bess_ray/sidecar.py) by name: `draw(name, args)`."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,34 +9,16 @@ import numpy as np
 import polars as pl
 
 
-class Painter:
-    """A process that draws figures: `paint([(name, args), ...])` calls this module's `name(*args)`
-    there and returns what each returned (the PNG's path)."""
-
-    def __init__(self) -> None:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        # spawn, not fork: the caller may hold Ray's or polars' threads, which a fork would copy half
-        self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-        self._pool.submit(_import_matplotlib)
-
-    def paint(self, figures: list[tuple[str, tuple]]) -> list[Path]:
-        return [f.result() for f in [self._pool.submit(_draw, name, args) for name, args in figures]]
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _import_matplotlib() -> None:
-    """Load what _figure and savefig will use, before the first figure is asked for."""
+def import_matplotlib() -> None:
+    """Load what _figure and savefig will use (in the process that will draw)."""
     import importlib
 
     for module in ("matplotlib.figure", "matplotlib.backends.backend_agg"):
         importlib.import_module(module)
 
 
-def _draw(name: str, args: tuple) -> Path:
+def draw(name: str, args: tuple) -> Path:
+    """Draw one figure: this module's `name(*args)`, which returns the PNG's path."""
     return globals()[name](*args)
 
 
@@ -54,6 +35,7 @@ def _save(fig, path: Path, source: str) -> Path:
     """Name the data source on the figure and write the PNG."""
     fig.text(0.01, 0.01, f"prices: {source}", fontsize=7, color="gray")
     fig.autofmt_xdate()
+    path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
     return path
 

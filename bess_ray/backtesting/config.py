@@ -43,7 +43,8 @@ class BacktestConfig(Dispatch):
     naive_hours: int | None = Field(None, ge=1, le=12, description="N of the naive rule; default energy/power")
     fill: Literal["ffill", "linear", "zero"] | None = None
     gate_hours: dict[str, float] = Field(default_factory=dict, description="override gate hours on D-1 by gate name")
-    report_week: date | None = Field(None, description="Monday of the week plotted; default the window's first")
+    report_week: date | None = Field(None, description="Monday of the week plotted; default (and when it lies "
+                                                       "outside the window) the window's first")
 
     def load_site(self, base_dir: Path) -> Site:
         return load_site(self.site, base_dir)

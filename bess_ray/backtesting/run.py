@@ -34,6 +34,7 @@ from ..forecast.perfect import PerfectForesight
 from ..markets import get_zone
 from ..markets import settlement as money
 from ..markets.gates import DEFAULT_GATES, Gate
+from ..sidecar import Sidecar
 from ..timegrid import at_local_midnight, iso, local_midnight_utc, utc_iso
 from .config import BacktestConfig
 from .settlement import long_settlement, naive_rule, reason_codes, settle
@@ -108,20 +109,25 @@ def backtest(config: BacktestConfig | str | Path, out_dir: str | Path | None = N
         config = BacktestConfig.from_yaml(config)
     cfg = config
     t0 = time.perf_counter()
-    site, market, window, intraday = load(cfg, base_dir)
-    products = cfg.traded
-    gates = _gates(cfg)
-    spread = cfg.revision.intraday_spread_eur_mwh if cfg.revision else 0.0
-    checkpoints = cfg.revision.checkpoints_h if cfg.revision else None
-
-    def engine(prods, forecaster, cps=None) -> WalkForward:
-        return WalkForward(site, market, window, prods, forecaster, cfg.lookahead_h, cps, intraday, spread, gates)
-
     out = Path(out_dir) if out_dir else None
-    # the report's plots render in a process of their own, which imports matplotlib (about 1 s) on
-    # the other core while the walk-forwards run here
-    painter = plots.Painter() if out is not None else None
+    # with an output folder, a second process takes the oracle baseline (on the other core, while the
+    # main run walks here) and then the report's plots; it starts first, as it has to import too
+    side = Sidecar() if out is not None else None
     try:
+        site, market, window, intraday = load(cfg, base_dir)
+        products = cfg.traded
+        gates = _gates(cfg)
+        spread = cfg.revision.intraday_spread_eur_mwh if cfg.revision else 0.0
+        checkpoints = cfg.revision.checkpoints_h if cfg.revision else None
+
+        def engine(prods, forecaster, cps=None) -> WalkForward:
+            return WalkForward(site, market, window, prods, forecaster, cfg.lookahead_h, cps, intraday, spread, gates)
+
+        oracle = None
+        if side is not None and "oracle" in cfg.baselines:
+            oracle = side.submit(_walk, site, market, window, products, PerfectForesight(), cfg.lookahead_h, None,
+                                 intraday, spread, gates)
+            side.submit(plots.import_matplotlib)
         forecaster = make_forecaster(cfg.forecast, base_dir)
         main = engine(products, forecaster, checkpoints)
         t_main = time.perf_counter()
@@ -129,13 +135,15 @@ def backtest(config: BacktestConfig | str | Path, out_dir: str | Path | None = N
             trace = main.run(progress)
         except BacktestError as e:
             if out is not None and e.trace is not None and e.trace.days_done > 0:
-                _write_partial(out, cfg, site, market, window, intraday, spread, e, painter)
+                _write_partial(out, cfg, site, market, window, intraday, spread, e, side)
             raise
         main_seconds = time.perf_counter() - t_main
+        # the week's dispatch needs only the main run: drawn while the baselines finish
+        early = [side.submit(plots.draw, *_week_plot(out / "plots", cfg, site, market, window, trace))] if side else []
 
         baselines: dict[str, Trace] = {}
         if "oracle" in cfg.baselines:
-            baselines["oracle"] = engine(products, PerfectForesight()).run()
+            baselines["oracle"] = oracle.result() if oracle is not None else engine(products, PerfectForesight()).run()
         if "da_only" in cfg.baselines:  # a day-ahead-only run without revisions is its own da_only baseline
             same = tuple(products) == ("da",) and checkpoints is None
             baselines["da_only"] = trace if same else engine(("da",), make_forecaster(cfg.forecast, base_dir)).run()
@@ -147,11 +155,17 @@ def backtest(config: BacktestConfig | str | Path, out_dir: str | Path | None = N
                                     "main_highs_seconds": trace.solve_seconds, "main_solves": trace.solves,
                                     "main_model_passes": trace.rebuilds}
         if out is not None:
-            write_artifacts(out, cfg, site, market, window, trace, result, painter)
+            write_artifacts(out, cfg, site, market, window, trace, result, side, early)
         return result
-    finally:  # the painter's process ends with the run, however it ends
-        if painter is not None:
-            painter.close()
+    finally:  # the sidecar ends with the run, however it ends
+        if side is not None:
+            side.close()
+
+
+def _walk(site, market, window, products, forecaster, lookahead_h, checkpoints, intraday, spread, gates) -> Trace:
+    """One walk-forward, as a function a sidecar can run."""
+    return WalkForward(site, market, window, products, forecaster, lookahead_h, checkpoints, intraday, spread,
+                       gates).run()
 
 
 def _naive(cfg, site, market, window, base_dir, gates) -> Trace:
@@ -244,9 +258,30 @@ def _plan_frame(ts, assets, net, soc) -> pl.DataFrame:
 
 
 def write_artifacts(out: Path, cfg, site, market, window, trace: Trace, result: BacktestResult,
-                    painter: "plots.Painter | None" = None) -> Path:
+                    side: Sidecar | None = None, early: list = ()) -> Path:
+    """Every file of a backtest's folder. The plots draw in `side` (a sidecar of its own when none
+    is given) while the tables are written here; `early`: handles of figures already submitted."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "plots").mkdir(exist_ok=True)
+    own = side is None
+    side = side or Sidecar()
+    figures = ([] if early else [_week_plot(out / "plots", cfg, site, market, window, trace)]) + \
+        _result_plots(out / "plots", site, market, window, trace, result)
+    try:
+        handles = list(early) + [side.submit(plots.draw, name, args) for name, args in figures]
+        _write_tables(out, cfg, site, market, window, trace, result)
+        paths = [h.result() for h in handles]
+    finally:
+        if own:
+            side.close()
+    from ..analytics.report import write_report
+
+    write_report(out / "report.html", result.summary, result.monthly, paths)
+    result.out_dir = out
+    return out
+
+
+def _write_tables(out: Path, cfg, site, market, window, trace: Trace, result: BacktestResult) -> None:
     w0, w1 = window
     dt = market.grid.dt_hours
     ts = pl.Series("timestamp", trace.timestamps).dt.replace_time_zone("UTC")
@@ -270,12 +305,6 @@ def write_artifacts(out: Path, cfg, site, market, window, trace: Trace, result: 
     artifacts.write(out / "reconciliation.csv", _reconciliation(result, trace, site, market, window, dt))
     _handoff(out / "handoff.json", trace, site)
     artifacts.write(out / "summary.json", result.summary)
-    figures = _paint(painter, _plots(out / "plots", cfg, site, market, window, trace, result))
-    from ..analytics.report import write_report
-
-    write_report(out / "report.html", result.summary, result.monthly, figures)
-    result.out_dir = out
-    return out
 
 
 def _reconciliation(result, trace, site, market, window, dt) -> pl.DataFrame:
@@ -315,42 +344,37 @@ def _handoff(path: Path, trace: Trace, site: Site) -> None:
     artifacts.write(path, payload, indent=1)
 
 
-def _paint(painter: "plots.Painter | None", figures: list[tuple]) -> list[Path]:
-    """Draw the figures with the run's painter, or with one of their own (closed when done)."""
-    if painter is not None:
-        return painter.paint(figures)
-    own = plots.Painter()
-    try:
-        return own.paint(figures)
-    finally:
-        own.close()
-
-
-def _plots(folder: Path, cfg, site, market, window, trace: Trace, result) -> list[tuple]:
-    """The report's figures as (function, arguments) for the painter."""
-    w0, w1 = window
+def _week_plot(folder: Path, cfg, site, market, window, trace: Trace) -> tuple:
+    """The report's week of price, dispatch and SoC, as (figure, arguments) for plots.draw."""
+    w0, _ = window
     ts = trace.timestamps
-    source = market.sources.get("da", "")
     week_start = np.datetime64(str(cfg.report_week or cfg.window.start))
     i0 = int(np.searchsorted(ts, week_start))
+    if i0 >= ts.size:  # a report week outside the window (a window shortened, its week kept): the first week
+        i0 = 0
     i1 = min(ts.size, i0 + int(round(7 * 24 / market.grid.dt_hours)))
     energy = sum(b.energy_mwh for b in site.batteries)
-    figs = [("week_dispatch", (folder / "week_dispatch.png", ts[i0:i1], market.prices["da"][w0 + i0:w0 + i1],
-                               trace.net[:, i0:i1].sum(axis=0), trace.soc[:, i0:i1].sum(axis=0) / energy,
-                               f"{site.id}: price, dispatch and SoC, week of {np.datetime_as_string(ts[i0], 'D')}",
-                               source))]
+    return ("week_dispatch", (folder / "week_dispatch.png", ts[i0:i1], market.prices["da"][w0 + i0:w0 + i1],
+                              trace.net[:, i0:i1].sum(axis=0), trace.soc[:, i0:i1].sum(axis=0) / energy,
+                              f"{site.id}: price, dispatch and SoC, week of {np.datetime_as_string(ts[i0], 'D')}",
+                              market.sources.get("da", "")))
+
+
+def _result_plots(folder: Path, site, market, window, trace: Trace, result) -> list[tuple]:
+    """The report's figures of money: monthly by stream, cumulative against the baselines."""
+    source = market.sources.get("da", "")
     streams = [c for c in result.monthly.columns if c not in ("month", "total_eur")]
-    figs.append(("monthly_stacked", (folder / "monthly_revenue.png", result.monthly, streams,
-                                     f"{site.id}: monthly revenue by stream", source)))
+    figs = [("monthly_stacked", (folder / "monthly_revenue.png", result.monthly, streams,
+                                 f"{site.id}: monthly revenue by stream", source))]
     series = {"realised": money.revenue(result.streams).sum(axis=0)}
     for name, t in result.baselines.items():  # baselines trade no intraday
         series[name] = money.revenue(_streams(t, site, market, window, market.prices["da"], 0.0)).sum(axis=0)
-    figs.append(("cumulative", (folder / "cumulative_revenue.png", ts, series,
+    figs.append(("cumulative", (folder / "cumulative_revenue.png", trace.timestamps, series,
                                 f"{site.id}: cumulative revenue against the baselines", source)))
     return figs
 
 
-def _write_partial(out: Path, cfg, site, market, window, intraday, spread, e: BacktestError, painter=None) -> None:
+def _write_partial(out: Path, cfg, site, market, window, intraday, spread, e: BacktestError, side=None) -> None:
     trace: Trace = e.trace
     done = trace.days_done
     n = int(np.count_nonzero(trace.timestamps < e.first_undone))
@@ -363,5 +387,5 @@ def _write_partial(out: Path, cfg, site, market, window, intraday, spread, e: Ba
     result = _assemble(cfg, site, market, (w0, w0 + n), intraday, spread, sub, {}, "partial run")
     result.summary["status"] = "failed"
     result.summary["error"] = str(e)
-    write_artifacts(out, cfg, site, market, (w0, w0 + n), sub, result, painter)
+    write_artifacts(out, cfg, site, market, (w0, w0 + n), sub, result, side)
     artifacts.write(out / "error.txt", f"{e}\n{done} day(s) completed before the failure; their artifacts are kept.\n")
