@@ -57,9 +57,15 @@ def cmd_simulate(a: argparse.Namespace) -> int:
 
 
 def cmd_backtest(a: argparse.Namespace) -> int:
-    from .backtesting.run import backtest
+    from .sidecar import Sidecar
 
-    result = backtest(a.config, a.out)
+    side = Sidecar("bess_ray.backtesting.run")  # it imports on the other core while this process does
+    try:
+        from .backtesting.run import backtest
+
+        result = backtest(a.config, a.out, sidecar=side)
+    finally:
+        side.close()
     s = result.summary
     print(f"backtest {s['name']}: {s['site']} ({s['zone']}), {s['workflow']}"
           f"{' + schedule_revision' if s['schedule_revision'] else ''}, forecast {s['forecast']}, {s['days']} days")

@@ -8,6 +8,7 @@ again or fail to start), and it ends at once when the run is done.
 """
 from __future__ import annotations
 
+import importlib
 import pickle
 import queue
 import subprocess
@@ -20,7 +21,8 @@ class SidecarError(RuntimeError):
 
 
 class Sidecar:
-    def __init__(self) -> None:
+    def __init__(self, *preload: str) -> None:
+        """Start the process; it imports the modules named in `preload` while the caller goes on."""
         self._proc = subprocess.Popen([sys.executable, "-m", "bess_ray.sidecar"], stdin=subprocess.PIPE,
                                       stdout=subprocess.PIPE)
         self._sent = 0
@@ -29,6 +31,8 @@ class Sidecar:
         # and a caller must not wait for that
         self._outbox: queue.Queue = queue.Queue()
         threading.Thread(target=self._feed, daemon=True).start()
+        for module in preload:
+            self.submit(_import, module)
 
     def _feed(self) -> None:
         while (data := self._outbox.get()) is not None:
@@ -55,7 +59,10 @@ class Sidecar:
 
     def close(self) -> None:
         """End the process at once: every result wanted has been collected by then, and a clean
-        interpreter exit (matplotlib's teardown) would cost the run another 0.2 s."""
+        interpreter exit (matplotlib's teardown) would cost the run another 0.2 s. Closing twice is
+        harmless."""
+        if self._proc.returncode is not None and self._proc.stdin.closed:
+            return
         self._outbox.put(None)
         self._proc.kill()
         self._proc.wait()
@@ -74,6 +81,10 @@ class Call:
         return value
 
 
+def _import(module: str) -> None:
+    importlib.import_module(module)
+
+
 def _serve() -> None:
     """The process's side: answer each call in order until the input ends."""
     inp, out = sys.stdin.buffer, sys.stdout.buffer
@@ -87,9 +98,15 @@ def _serve() -> None:
             answer = (True, fn(*args))
         except Exception as e:  # handed back to the caller, which raises it there
             answer = (False, e)
-        pickle.dump(answer, out, protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            data = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as e:  # an answer that cannot travel is an error, not the end of the process
+            data = pickle.dumps((False, SidecarError(f"{fn.__name__}: its result cannot be pickled: {e}")))
+        out.write(data)
         out.flush()
 
 
-if __name__ == "__main__":
-    _serve()
+if __name__ == "__main__":  # run as the module itself, so that what it pickles names bess_ray.sidecar
+    from bess_ray.sidecar import _serve as serve
+
+    serve()

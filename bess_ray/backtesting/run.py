@@ -97,9 +97,12 @@ def _gates(cfg: BacktestConfig) -> tuple[Gate, ...]:
 
 
 def backtest(config: BacktestConfig | str | Path, out_dir: str | Path | None = None, progress=None, *,
-             base_dir: str | Path | None = None) -> BacktestResult:
+             base_dir: str | Path | None = None, sidecar: Sidecar | None = None) -> BacktestResult:
     """Walk-forward backtest of a site: realised revenue by stream, capture rate against the oracle
     and the baselines, schedules, and (with `out_dir`) the artifacts and the HTML report.
+
+    With `out_dir`, the oracle baseline and the plots run in a second process (`sidecar`, one of its
+    own when none is given; closed at the end either way).
 
     Relative references in a config object resolve against `base_dir` (default: the current folder);
     a YAML path's against its own folder."""
@@ -112,7 +115,7 @@ def backtest(config: BacktestConfig | str | Path, out_dir: str | Path | None = N
     out = Path(out_dir) if out_dir else None
     # with an output folder, a second process takes the oracle baseline (on the other core, while the
     # main run walks here) and then the report's plots; it starts first, as it has to import too
-    side = Sidecar() if out is not None else None
+    side = sidecar or (Sidecar(__name__) if out is not None else None)
     try:
         site, market, window, intraday = load(cfg, base_dir)
         products = cfg.traded
@@ -139,7 +142,8 @@ def backtest(config: BacktestConfig | str | Path, out_dir: str | Path | None = N
             raise
         main_seconds = time.perf_counter() - t_main
         # the week's dispatch needs only the main run: drawn while the baselines finish
-        early = [side.submit(plots.draw, *_week_plot(out / "plots", cfg, site, market, window, trace))] if side else []
+        early = ([side.submit(plots.draw, *_week_plot(out / "plots", cfg, site, market, window, trace))]
+                 if side is not None and out is not None else [])
 
         baselines: dict[str, Trace] = {}
         if "oracle" in cfg.baselines:

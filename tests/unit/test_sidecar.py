@@ -52,3 +52,16 @@ def test_a_script_without_a_main_guard_can_run_a_backtest_with_its_report(tmp_pa
     assert p.stdout.count("RUN") == 1
     assert sorted(x.name for x in (tmp_path / "out" / "plots").iterdir()) == [
         "cumulative_revenue.png", "monthly_revenue.png", "week_dispatch.png"]
+
+
+def test_an_answer_that_cannot_be_pickled_is_an_error_and_the_process_goes_on():
+    import importlib
+
+    side = Sidecar("json")
+    try:
+        with pytest.raises(SidecarError, match="cannot be pickled"):
+            side.submit(importlib.import_module, "json").result()
+        assert side.submit(math.factorial, 4).result() == 24
+    finally:
+        side.close()
+        side.close()  # twice is harmless
