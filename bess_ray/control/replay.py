@@ -18,12 +18,15 @@ from . import limits, measurements, pipeline, resolution, schedules, states
 _TYPES = {cls.__name__: cls for mod in (limits, measurements, pipeline, resolution, schedules, states)
           for cls in vars(mod).values() if isinstance(cls, type) and dataclasses.is_dataclass(cls)}
 _ENUMS = {"Mode": states.Mode, "Quality": measurements.Quality}
+_TUPLES = {"Range": resolution.Range, "Step": resolution.Step, "Reading": measurements.Reading}
 
 
 def encode(obj):
     if dataclasses.is_dataclass(obj):
         return {"_t": type(obj).__name__, **{f.name: encode(getattr(obj, f.name)) for f in dataclasses.fields(obj)
                                               if not f.name.startswith("_")}}
+    if isinstance(obj, tuple) and type(obj).__name__ in _TUPLES:
+        return {"_n": type(obj).__name__, "v": [encode(x) for x in obj]}
     if isinstance(obj, Enum):
         return {"_e": type(obj).__name__, "v": obj.value}
     if isinstance(obj, (dict, MappingProxyType)):
@@ -43,6 +46,8 @@ def decode(obj):
     if "_t" in obj:
         cls = _TYPES[obj["_t"]]
         return cls(**{k: decode(v) for k, v in obj.items() if k != "_t"})
+    if "_n" in obj:
+        return _TUPLES[obj["_n"]](*(decode(x) for x in obj["v"]))
     if "_e" in obj:
         return _ENUMS[obj["_e"]](obj["v"])
     if "_m" in obj:

@@ -8,10 +8,10 @@ and the layer that decided, travel with the command.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Range:
+class Range(NamedTuple):  # tuples, not dataclasses: several are made per asset and cycle
     lo: float
     hi: float
 
@@ -32,8 +32,7 @@ class Range:
 ZERO = Range(0.0, 0.0)
 
 
-@dataclass(frozen=True)
-class Step:
+class Step(NamedTuple):
     """One layer's effect: the range it left and why."""
 
     layer: str

@@ -7,7 +7,7 @@ operator asked for waits for the operator's start.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import Enum
 
 RECOVER_CYCLES = 3
@@ -54,7 +54,7 @@ class AssetMode:
 def transition(s: AssetMode, c: Conditions, now: float) -> AssetMode:
     """The next mode. Rules are checked in priority order; the first that applies decides."""
     good = 0 if c.data_problem else s.good_cycles + 1
-    s = replace(s, good_cycles=good)
+    s = AssetMode(s.mode, s.reason, s.since, good)  # not replace(): this runs every cycle
 
     def to(mode: Mode, reason: str) -> AssetMode:
         return s if mode is s.mode and reason == s.reason else AssetMode(mode, reason, now, good)
