@@ -67,7 +67,10 @@ class Sidecar:
         self._proc.kill()
         self._proc.wait()
         for pipe in (self._proc.stdin, self._proc.stdout):
-            pipe.close()
+            try:
+                pipe.close()
+            except OSError:  # calls still buffered for a process that is gone
+                pass
 
 
 class Call:
