@@ -150,6 +150,8 @@ def validate(raw: Raw, memory: Memory, envelope: Envelope, limits: Limits, now: 
     last = dict(memory.last)
     changed = dict(memory.changed_at)
     ranges = envelope._ranges
+    max_age, max_skew, frozen_s, frozen_hz = limits.max_age_s, limits.max_skew_s, limits.frozen_s, limits.frozen_hz_s
+    stale, skewed = age > max_age, -age > max_skew
     for name in FIELDS:
         v = raw.values.get(name)
         if raw.error is not None:
@@ -172,17 +174,17 @@ def validate(raw: Raw, memory: Memory, envelope: Envelope, limits: Limits, now: 
         lo, hi = ranges[name]
         if not lo <= v <= hi:
             readings[name] = Reading(v, Quality.OUT_OF_RANGE, f"{v:g} outside {lo:g}..{hi:g}")
-        elif age > limits.max_age_s:
+        elif stale:
             readings[name] = Reading(v, Quality.STALE, f"{age:.1f} s old (limit {limits.max_age_s:g} s)")
-        elif -age > limits.max_skew_s:
+        elif skewed:
             readings[name] = Reading(v, Quality.SKEWED, f"timestamp {-age:.1f} s in the future")
         elif previous is not None and (
                 (step := envelope.max_step(name, dt := max(raw.received - previous[1], 0.0))) is not None
                 and abs(v - previous[0]) > step):
             readings[name] = Reading(v, Quality.IMPLAUSIBLE,
                                      f"changed by {v - previous[0]:+.4g} in {dt:.1f} s (limit {step:.4g})")
-        elif (held := t - changed[name]) >= (limit := limits.frozen_hz_s if name == "frequency_hz" else
-                                              limits.frozen_s if name in moving else math.inf):
+        elif (held := t - changed[name]) >= (limit := frozen_hz if name == "frequency_hz" else
+                                              frozen_s if name in moving else math.inf):
             readings[name] = Reading(v, Quality.FROZEN, f"unchanged for {held:.0f} s (limit {limit:g} s)")
         else:
             readings[name] = Reading(v, Quality.GOOD)

@@ -13,8 +13,8 @@ same commands, bit for bit (replays and property tests rely on it). The order of
 """
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Literal
 
 from .limits import Rating, envelope, poi_shares, ramp, reserve_base
@@ -25,6 +25,7 @@ from .resolution import ZERO, Range, Resolver, Step
 from .schedules import LAYERS, Wishes
 from .states import AssetMode, Conditions, transition
 
+_POWER_MOVES, _NOTHING_MOVES = frozenset({"power_mw"}), frozenset()
 ActionKind = Literal["stop", "start", "estop", "ack", "maintenance", "end_maintenance"]
 
 
@@ -137,6 +138,10 @@ class Controller:
             reserve_hours=tuple((p, site.markets.duration_h(p)) for p in sorted(DROOPS) + ["afrr_down", "afrr_up"]),
         )
 
+    @cached_property
+    def _hours(self) -> dict[str, float]:
+        return dict(self.reserve_hours)
+
     def initial(self) -> SiteState:
         return SiteState(assets=tuple(AssetState() for _ in self.assets))
 
@@ -156,7 +161,7 @@ class Controller:
         readings: list[Readings] = []
         for i, a in enumerate(assets):
             rating = self.ratings[i]
-            moving = frozenset({"power_mw"}) if abs(a.last_mw) > self.follow_tolerance * rating.max_mw else frozenset()
+            moving = _POWER_MOVES if abs(a.last_mw) > self.follow_tolerance * rating.max_mw else _NOTHING_MOVES
             r, memory = validate(inputs.raw[i], a.memory, self.envelopes[i], self.limits, now, moving)
             readings.append(r)
             problems = r.problems(required)
@@ -296,7 +301,7 @@ class Controller:
             return 0.0
         share = rated[i] / sum(rated)
         up = down = up_mwh = down_mwh = offset = 0.0
-        hours = dict(self.reserve_hours)
+        hours = self._hours
         parts = []
         for product, site_mw in reserves.items():
             mw = site_mw * share
@@ -343,4 +348,8 @@ def _bits(r: Readings) -> int:
 
 
 def _median(values: list[float]) -> float | None:
-    return statistics.median(values) if values else None
+    if not values:
+        return None
+    v = sorted(values)
+    m = len(v) // 2
+    return v[m] if len(v) % 2 else (v[m - 1] + v[m]) / 2.0

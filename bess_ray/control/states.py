@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import NamedTuple
 
 RECOVER_CYCLES = 3
 
@@ -29,8 +30,7 @@ class Mode(str, Enum):
         return self in (Mode.RUNNING, Mode.DERATED)
 
 
-@dataclass(frozen=True)
-class Conditions:
+class Conditions(NamedTuple):  # a tuple: one is made per asset and cycle
     """What the state machine sees of one asset in one cycle (all derived from validated data)."""
 
     data_problem: str | None = None    # a required value is not good, or the last write was not confirmed
