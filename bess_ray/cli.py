@@ -161,6 +161,54 @@ def cmd_keys(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_store(a: argparse.Namespace) -> int:
+    from .store import StoreError, open_store, store_url
+    from .store.database import open_database, redact
+    from .store.migrations import LATEST, history, migrate, version
+
+    if a.store_cmd == "migrate":
+        db = open_database(store_url())
+        before = version(db)
+        applied = migrate(db)
+        print(f"{redact(db.url)}: schema version {before} -> {LATEST}" if applied
+              else f"{redact(db.url)}: schema version {LATEST}, nothing to do")
+        return 0
+    store = open_store()
+    if a.store_cmd == "info":
+        counts = {t: store.db.row(f"SELECT COUNT(*) AS n FROM {t}")["n"]
+                  for t in ("points", "samples", "documents", "scenarios", "jobs", "api_keys", "audit_log")}
+        info = {"store": store.url, "backend": store.db.dialect, "cache": store.cache_url,
+                "schema_version": LATEST, "migrations": history(store.db), "rows": counts}
+        if a.json:
+            print(json.dumps(info, indent=2))
+        else:
+            print(f"store   {info['store']} ({info['backend']}), schema version {LATEST}")
+            print(f"cache   {info['cache'] or 'none (BESS_RAY_CACHE=redis://HOST:6379/0)'}")
+            for m in info["migrations"]:
+                print(f"  v{m['version']} {m['applied_utc']}  {m['name']}")
+            print("rows    " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
+        return 0
+    from .store.analytics import export
+
+    where = {}
+    for item in a.where or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise StoreError(f"--where {item!r}: write KEY=VALUE")
+        where[key] = value
+    rows = export(store.points, a.prefix, _instant(a.start), _instant(a.end), a.out, where or None)
+    print(f"exported {rows:,} values below {a.prefix} to {a.out}")
+    return 0
+
+
+def _instant(text: str):
+    """A date or date-time from the command line; without a zone it is UTC."""
+    from datetime import datetime, timezone
+
+    t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
 def cmd_validate(a: argparse.Namespace) -> int:
     from .validate import validate_file
 
@@ -185,7 +233,9 @@ def cmd_data(a: argparse.Namespace) -> int:
     elif a.data_cmd == "list":
         rows = store.list()
         if not rows:
-            print(f"no scenarios in {store.root} (bess-ray data import FILE --name NAME)")
+            from .store import open_store
+
+            print(f"no scenarios in {open_store().url} (bess-ray data import FILE --name NAME)")
         for m in rows:
             print(f"{m['name']:<24} {','.join(m['columns']):<22} {m['start_utc']} .. {m['end_utc']} "
                   f"{m['resolution_min']:>4} min {m['rows']:>7} rows  {m['source']}")
@@ -339,6 +389,20 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--faults", metavar="FILE", help="a fault file (YAML: faults: [{kind, asset, at_s, for_s}])")
     p.add_argument("--seconds", type=float, help="stop after this long (default: until interrupted)")
     p.set_defaults(func=cmd_fieldsim)
+
+    p = sub.add_parser("store", help="the store (BESS_RAY_STORE, default SQLite under BESS_RAY_HOME): "
+                                     "migrate, info, export data points to Parquet")
+    ssub = p.add_subparsers(dest="store_cmd", required=True)
+    ssub.add_parser("migrate", help="bring the store's schema to this release's version (also done on every start)")
+    k = ssub.add_parser("info", help="URL, backend, cache, schema version and row counts")
+    k.add_argument("--json", action="store_true")
+    k = ssub.add_parser("export", help="float data points below a prefix over [--from, --to) as Parquet, for DuckDB")
+    k.add_argument("prefix", help="an id prefix, e.g. site/de1")
+    k.add_argument("--from", dest="start", required=True, help="start, ISO date or date-time (UTC unless it has a zone)")
+    k.add_argument("--to", dest="end", required=True, help="end (exclusive)")
+    k.add_argument("--out", required=True, type=Path, help="the Parquet file to write")
+    k.add_argument("--where", action="append", metavar="KEY=VALUE", help="only points with this metadata (repeatable)")
+    p.set_defaults(func=cmd_store)
 
     p = sub.add_parser("data", help="the scenario store: import, list, show, delete; bundled samples")
     dsub = p.add_subparsers(dest="data_cmd", required=True)

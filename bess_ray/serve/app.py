@@ -27,6 +27,7 @@ from ..data.series import stored_scenarios
 from ..errors import BessRayError, InfeasibleError
 from ..optimization.warm import WarmSolver
 from ..simulation.config import SimulationConfig
+from ..store import use_store
 from ..store.jobs import FINISHED, JobStore
 from ..store.keys import KeyStore, allows
 from ..store.scenarios import ScenarioExists, ScenarioStore
@@ -171,9 +172,9 @@ class Solver:
     """Runs the LPs off the ingress's event loop: one solve at a time per replica (one CPU, one HiGHS
     thread), so concurrent requests queue here instead of thrashing the CPU."""
 
-    def __init__(self, home: str | None = None, cache: DeploymentHandle | None = None) -> None:
-        if home:
-            os.environ["BESS_RAY_HOME"] = home  # this process reads stored scenarios from the API's store
+    def __init__(self, home: str | None = None, cache: DeploymentHandle | None = None,
+                 store: str | None = None) -> None:
+        use_store(home, store)  # this process reads stored scenarios from the API's store
         self.cache = cache
         self.warm = WarmSolver()  # consecutive requests of one site and window length reuse its model
 
@@ -197,14 +198,15 @@ class Solver:
 @serve.ingress(api)
 class Ingress:
     def __init__(self, solver: DeploymentHandle, jobs: DeploymentHandle, cache: DeploymentHandle,
-                 home: str | None = None, max_upload_mb: float = 50.0, wait_s: float = 10.0) -> None:
+                 home: str | None = None, max_upload_mb: float = 50.0, wait_s: float = 10.0,
+                 store: str | None = None) -> None:
         self.solver = solver
         self.jobs = jobs
         self.cache = cache
-        self.home = Path(home) if home else None
-        self.keys = KeyStore(self.home)
-        self.scenarios = ScenarioStore(self.home)
-        self.job_store = JobStore(self.home)
+        opened = use_store(home, store)
+        self.keys = KeyStore(opened)
+        self.scenarios = ScenarioStore(opened)
+        self.job_store = JobStore(opened)
         self.max_upload = int(max_upload_mb * 1024 * 1024)
         self.wait_s = wait_s
         self.registry = CollectorRegistry()
@@ -399,12 +401,16 @@ class Ingress:
 def build_app(args: dict | None = None):
     """The application builder of deployments/serve.yaml and `bess-ray serve`.
 
-    args: `home` (the embedded store; default BESS_RAY_HOME), `max_upload_mb` (50), `cache_mb` (the
-    scenario cache's memory limit, 512), `wait_s` (how long a job request waits before answering
-    202, 10), `solver_replicas` (1; serve.yaml autoscales)."""
+    args: `store` (the store's URL, default BESS_RAY_STORE, else the embedded SQLite store under
+    `home`; a PostgreSQL URL lets several replicas and nodes share keys, jobs, audit and scenarios),
+    `home` (BESS_RAY_HOME: the embedded store and the jobs' files), `max_upload_mb` (50),
+    `cache_mb` (the scenario cache's memory limit, 512), `wait_s` (how long a job request waits
+    before answering 202, 10), `solver_replicas` (1; serve.yaml autoscales)."""
     args = args or {}
     home = args.get("home") or os.environ.get("BESS_RAY_HOME")
-    cache = ScenarioCache.bind(home, float(args.get("cache_mb", 512)))
+    store = args.get("store") or os.environ.get("BESS_RAY_STORE")
+    use_store(home, store)  # a wrong URL fails the deploy here, naming it, before any replica starts
+    cache = ScenarioCache.bind(home, float(args.get("cache_mb", 512)), store)
     solver = Solver.options(num_replicas=int(args["solver_replicas"])) if "solver_replicas" in args else Solver
-    return Ingress.bind(solver.bind(home, cache), Jobs.bind(home), cache, home, float(args.get("max_upload_mb", 50)),
-                        float(args.get("wait_s", 10)))
+    return Ingress.bind(solver.bind(home, cache, store), Jobs.bind(home, store), cache, home,
+                        float(args.get("max_upload_mb", 50)), float(args.get("wait_s", 10)), store)

@@ -14,6 +14,7 @@ from ray import serve
 
 from ..data.quality import DataReport
 from ..data.series import Series
+from ..store import use_store
 from ..store.scenarios import ScenarioStore
 from ..timegrid import utc_iso
 
@@ -29,8 +30,8 @@ def series_from_entry(name: str, entry: dict) -> Series:
 @serve.deployment(ray_actor_options={"num_cpus": 0}, num_replicas=1, max_ongoing_requests=256,
                   logging_config={"enable_access_log": False})
 class ScenarioCache:
-    def __init__(self, home: str | None = None, limit_mb: float = 512.0) -> None:
-        self.store = ScenarioStore(home)
+    def __init__(self, home: str | None = None, limit_mb: float = 512.0, store: str | None = None) -> None:
+        self.store = ScenarioStore(use_store(home, store))
         self.limit = int(limit_mb * 1024 * 1024)
         self.entries: OrderedDict[str, dict] = OrderedDict()  # least recently used first
         self.hits = self.misses = self.evictions = 0

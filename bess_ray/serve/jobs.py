@@ -24,6 +24,7 @@ import yaml
 from ray import serve
 
 from ..errors import BessRayError, ConfigError
+from ..store import use_store
 from ..store.jobs import FINISHED, JobStore
 from ..store.scenarios import ScenarioStore
 from .refs import check_refs
@@ -87,9 +88,10 @@ class _Running:
 class Jobs:
     """Submits, follows and cancels jobs; their records and files live in the API's store."""
 
-    def __init__(self, home: str | None = None) -> None:
-        self.store = JobStore(home)
-        self.scenarios = ScenarioStore(home)
+    def __init__(self, home: str | None = None, store: str | None = None) -> None:
+        opened = use_store(home, store)
+        self.store = JobStore(opened, runner=serve.get_replica_context().app_name)
+        self.scenarios = ScenarioStore(opened)
         self.store.interrupted()
         self.running: dict[str, _Running] = {}
 

@@ -1,5 +1,6 @@
 """The job table of the HTTP API: one row per backtest, simulation or sweep submitted, with its
-status, progress and summary; each job's files live in `jobs/{id}/` under the store's root.
+status, progress and summary, in the store (every replica lists the same jobs); each job's files
+live in `jobs/{id}/` under BESS_RAY_HOME of the node that ran it (shared storage on a cluster).
 
 Status moves queued -> running -> done | failed | cancelled. A job that was queued or running when
 the API stopped is marked failed with that reason when the API starts again (`interrupted`).
@@ -8,42 +9,26 @@ from __future__ import annotations
 
 import json
 import secrets
-from contextlib import closing
 from pathlib import Path
 
 from ..timegrid import utc_iso
-from . import connect, home
+from . import Store, home, resolve
 
 KINDS = ("backtest", "simulation", "sweep")
 FINISHED = ("done", "failed", "cancelled")
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY,
-    kind TEXT NOT NULL,
-    name TEXT NOT NULL DEFAULT '',
-    status TEXT NOT NULL,
-    owner TEXT,                     -- the API key's id
-    request_id TEXT,
-    created_utc TEXT NOT NULL,
-    started_utc TEXT,
-    finished_utc TEXT,
-    done INTEGER NOT NULL DEFAULT 0,
-    total INTEGER NOT NULL DEFAULT 0,
-    unit TEXT NOT NULL DEFAULT '',
-    error TEXT,
-    summary TEXT                    -- JSON, when done
-)
-"""
 
 
 class JobStore:
     """Create, update, read and list jobs."""
 
-    def __init__(self, root: str | Path | None = None) -> None:
-        self.root = Path(root) if root else home()
-        self.root.mkdir(parents=True, exist_ok=True)
-        with closing(connect(self.root)) as db, db:
-            db.execute(SCHEMA)
+    def __init__(self, store: Store | str | Path | None = None, root: str | Path | None = None,
+                 runner: str = "api") -> None:
+        """`store` as for KeyStore; `root` holds the jobs' files (default: a folder given as `store`,
+        else BESS_RAY_HOME)."""
+        self.db = resolve(store).db
+        folder = store if isinstance(store, (str, Path)) and "://" not in str(store) else None
+        self.root = Path(root or folder or home())
+        self.runner = runner  # the API application that runs the jobs it creates
 
     def folder(self, job_id: str) -> Path:
         return self.root / "jobs" / job_id
@@ -54,10 +39,9 @@ class JobStore:
             raise ValueError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
         job_id = f"{kind[:2]}_{secrets.token_hex(8)}"
         self.folder(job_id).mkdir(parents=True)
-        with closing(connect(self.root)) as db, db:
-            db.execute("INSERT INTO jobs (id, kind, name, status, owner, request_id, created_utc, total, unit) "
-                       "VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
-                       (job_id, kind, name, owner, request_id, utc_iso(), total, unit))
+        self.db.execute("INSERT INTO jobs (id, kind, name, status, owner, request_id, created_utc, total, unit, runner) "
+                        "VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
+                        (job_id, kind, name, owner, request_id, utc_iso(micro=True), total, unit, self.runner))
         return self.get(job_id)
 
     def update(self, job_id: str, *, status: str | None = None, done: int | None = None,
@@ -71,32 +55,28 @@ class JobStore:
             elif status in FINISHED:
                 fields["finished_utc"] = utc_iso()
         fields = {k: v for k, v in fields.items() if v is not None}
-        with closing(connect(self.root)) as db, db:
-            db.execute(f"UPDATE jobs SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?",
-                       (*fields.values(), job_id))
+        self.db.execute(f"UPDATE jobs SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?",
+                        (*fields.values(), job_id))
 
     def get(self, job_id: str, kind: str | None = None) -> dict | None:
         """The job's record (summary decoded), or None if there is no such job (of that kind)."""
-        with closing(connect(self.root)) as db:
-            row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        row = self.db.row("SELECT * FROM jobs WHERE id = ?", (job_id,))
         if row is None or (kind is not None and row["kind"] != kind):
             return None
-        job = dict(row)
+        job = row
         job["summary"] = json.loads(job["summary"]) if job["summary"] else None
         return job
 
     def list(self, kind: str | None = None, limit: int = 100) -> list[dict]:
         """The newest jobs first, without their summaries."""
         where, args = ("WHERE kind = ?", (kind,)) if kind else ("", ())
-        with closing(connect(self.root)) as db:
-            rows = db.execute(f"SELECT * FROM jobs {where} ORDER BY created_utc DESC, rowid DESC LIMIT ?",
-                              (*args, limit)).fetchall()
-        return [{k: v for k, v in dict(r).items() if k != "summary"} for r in rows]
+        rows = self.db.rows(f"SELECT * FROM jobs {where} ORDER BY created_utc DESC, id DESC LIMIT ?", (*args, limit))
+        return [{k: v for k, v in r.items() if k != "summary"} for r in rows]
 
     def interrupted(self) -> int:
-        """Mark the jobs left queued or running by an earlier life of the API as failed."""
-        with closing(connect(self.root)) as db, db:
-            n = db.execute("UPDATE jobs SET status = 'failed', finished_utc = ?, error = ? "
-                           "WHERE status IN ('queued', 'running')",
-                           (utc_iso(), "interrupted: the API stopped while this job ran; submit it again")).rowcount
-        return n
+        """Mark the jobs left queued or running by an earlier life of this runner as failed (another
+        API application sharing the store keeps its own)."""
+        return self.db.execute("UPDATE jobs SET status = 'failed', finished_utc = ?, error = ? "
+                               "WHERE status IN ('queued', 'running') AND (runner = ? OR runner IS NULL)",
+                               (utc_iso(), "interrupted: the API stopped while this job ran; submit it again",
+                                self.runner))

@@ -1,43 +1,28 @@
-"""The scenario store: a SQLite metadata table plus one Parquet data file per scenario.
+"""The scenario store: a metadata row plus the scenario's data as Parquet bytes, in the store.
 
-An import either lands whole or not at all: the data file is written under a temporary name and
-renamed, then its row is inserted in one transaction; if the insert fails the file is removed.
+An import lands whole or not at all: the data and its row are written in one transaction. The
+data is kept by content hash, so re-importing the same series stores it once.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import hashlib
+import io
 import json
 import re
-import sqlite3
-from contextlib import closing
-from pathlib import Path
 
 import polars as pl
 
-from .. import artifacts
 from ..data.quality import DataReport
 from ..data.series import Series
 from ..errors import DataError
 from ..timegrid import utc_iso
-from . import connect, home
+from . import Store, resolve
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS scenarios (
-    name TEXT PRIMARY KEY,
-    columns TEXT NOT NULL,          -- JSON {column: canonical unit}
-    resolution_min INTEGER NOT NULL,
-    start_utc TEXT NOT NULL,
-    end_utc TEXT NOT NULL,
-    rows INTEGER NOT NULL,
-    zone TEXT,
-    source TEXT NOT NULL,
-    description TEXT NOT NULL DEFAULT '',
-    sha256 TEXT NOT NULL,
-    file TEXT NOT NULL,
-    created_utc TEXT NOT NULL
-)
-"""
+COLUMNS = ("name", "columns", "resolution_min", "start_utc", "end_utc", "rows", "zone", "source", "description",
+           "sha256", "created_utc")
 
 
 class ScenarioExists(DataError):
@@ -47,15 +32,9 @@ class ScenarioExists(DataError):
 class ScenarioStore:
     """Price and profile scenarios by name: import, list, show, load, delete."""
 
-    def __init__(self, root: str | Path | None = None) -> None:
-        self.root = Path(root) if root else home()
-        self.data_dir = self.root / "scenarios"
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        with closing(self._connect()) as db, db:
-            db.execute(SCHEMA)
-
-    def _connect(self) -> sqlite3.Connection:
-        return connect(self.root)
+    def __init__(self, store: Store | str | Path | None = None) -> None:
+        """`store`: a Store, a store URL, a folder (its embedded store) or None (this process's)."""
+        self.db = resolve(store).db
 
     def add(self, name: str, series: Series, zone: str | None = None, description: str = "",
             replace: bool = False) -> dict:
@@ -65,63 +44,60 @@ class ScenarioStore:
             raise ScenarioExists(f"scenario {name!r} exists; delete it first or import with --replace")
         frame = series.frame.select("timestamp", "end", *series.columns)
         digest = hashlib.sha256(frame.write_ipc(None).getvalue()).hexdigest()
-        path = self.data_dir / f"{name}-{digest[:12]}.parquet"
-        artifacts.write(path, frame)
+        data = io.BytesIO()
+        frame.write_parquet(data)
         meta = {
             "name": name, "columns": json.dumps(series.units), "resolution_min": series.resolution_min,
             "start_utc": f"{frame['timestamp'].min():%Y-%m-%dT%H:%M:%SZ}",
             "end_utc": f"{frame['end'].max():%Y-%m-%dT%H:%M:%SZ}", "rows": frame.height, "zone": zone,
-            "source": series.source, "description": description, "sha256": digest, "file": path.name,
-            "created_utc": utc_iso(),
+            "source": series.source, "description": description, "sha256": digest, "created_utc": utc_iso(),
         }
-        old = self.get(name)
-        try:
-            with closing(self._connect()) as db, db:
-                db.execute("DELETE FROM scenarios WHERE name = ?", (name,))
-                db.execute(f"INSERT INTO scenarios ({', '.join(meta)}) VALUES ({', '.join('?' * len(meta))})",
-                           tuple(meta.values()))
-        except Exception:
-            if old is None or old["file"] != path.name:
-                path.unlink(missing_ok=True)
-            raise
-        if old is not None and old["file"] != path.name:
-            (self.data_dir / old["file"]).unlink(missing_ok=True)
+        with self.db.transaction() as tx:
+            if not replace and tx.rows("SELECT name FROM scenarios WHERE name = ?", (name,)):
+                raise ScenarioExists(f"scenario {name!r} exists; delete it first or import with --replace")
+            tx.execute("DELETE FROM scenarios WHERE name = ?", (name,))
+            tx.execute("INSERT INTO scenario_data (sha256, parquet) VALUES (?, ?) ON CONFLICT (sha256) DO NOTHING",
+                       (digest, data.getvalue()))
+            tx.execute(f"INSERT INTO scenarios ({', '.join(meta)}) VALUES ({', '.join('?' * len(meta))})",
+                       tuple(meta.values()))
+            _drop_unused(tx)
         return self.get(name)
 
     def get(self, name: str) -> dict | None:
-        with closing(self._connect()) as db:
-            row = db.execute("SELECT * FROM scenarios WHERE name = ?", (name,)).fetchone()
+        row = self.db.row(f"SELECT {', '.join(COLUMNS)} FROM scenarios WHERE name = ?", (name,))
         if row is None:
             return None
-        out = dict(row)
-        out["columns"] = json.loads(out["columns"])
-        return out
+        row["columns"] = json.loads(row["columns"])
+        return row
 
     def list(self) -> list[dict]:
-        with closing(self._connect()) as db:
-            names = [r["name"] for r in db.execute("SELECT name FROM scenarios ORDER BY name")]
-        return [self.get(n) for n in names]
+        rows = self.db.rows(f"SELECT {', '.join(COLUMNS)} FROM scenarios ORDER BY name")
+        for row in rows:
+            row["columns"] = json.loads(row["columns"])
+        return rows
 
     def load(self, name: str) -> Series:
         meta = self.get(name)
         if meta is None:
             known = ", ".join(m["name"] for m in self.list()) or "none"
             raise DataError(f"unknown scenario {name!r}; stored: {known}")
-        frame = pl.read_parquet(self.data_dir / meta["file"])
+        row = self.db.row("SELECT parquet FROM scenario_data WHERE sha256 = ?", (meta["sha256"],))
+        frame = pl.read_parquet(io.BytesIO(bytes(row["parquet"])))
         report = DataReport(f"scenario:{name}", meta["rows"], meta["resolution_min"])
         return Series(frame, meta["resolution_min"], f"scenario:{name}", report, meta["columns"])
 
     def delete(self, name: str) -> bool:
-        meta = self.get(name)
-        if meta is None:
-            return False
-        with closing(self._connect()) as db, db:
-            db.execute("DELETE FROM scenarios WHERE name = ?", (name,))
-        (self.data_dir / meta["file"]).unlink(missing_ok=True)
-        return True
+        with self.db.transaction() as tx:
+            gone = tx.execute("DELETE FROM scenarios WHERE name = ?", (name,)) == 1
+            _drop_unused(tx)
+        return gone
+
+
+def _drop_unused(tx) -> None:
+    tx.execute("DELETE FROM scenario_data WHERE sha256 NOT IN (SELECT sha256 FROM scenarios)")
 
 
 def read_scenario(name: str) -> Series:
-    """A stored scenario from the embedded store under BESS_RAY_HOME (read afresh each call, so a
-    change of BESS_RAY_HOME is followed)."""
+    """A stored scenario from the store of this process (BESS_RAY_STORE, else the embedded one under
+    BESS_RAY_HOME; read afresh each call, so a change of either is followed)."""
     return ScenarioStore().load(name)
