@@ -7,11 +7,11 @@ a role may do what the roles below it may.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import hashlib
 import hmac
 import secrets
+from pathlib import Path
+
 from ..errors import ConfigError
 from ..timegrid import utc_iso
 from . import Store, resolve

@@ -5,12 +5,11 @@ data is kept by content hash, so re-importing the same series stores it once.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import hashlib
 import io
 import json
 import re
+from pathlib import Path
 
 import polars as pl
 
