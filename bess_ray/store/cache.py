@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from datetime import datetime
 from typing import Iterable, Iterator
 
 import polars as pl
 
 from ..errors import ConfigError
+from .database import StoreError
 from .points import instant, micros
 from .repository import Batch, Repository, _window
-from .database import StoreError
 
 # one round trip: the generation and the entry cached under it
 READ = """
@@ -122,19 +123,30 @@ class CachedRepository(Repository):
     def read_prefix(self, prefix, start, end, where=None):
         return self.inner.read_prefix(prefix, start, end, where)
 
-    def subscribe(self, prefix: str, timeout_s: float | None = None) -> Iterator[dict]:
+    def subscribe(self, prefix: str, timeout_s: float | None = None, ready=None) -> Iterator[dict]:
         """Live values of the points below `prefix` as they are written (dicts as published);
-        stops after `timeout_s` without a message."""
-        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        stops after `timeout_s` without a message. `ready` (a threading.Event) is set once the
+        subscription stands, so that nothing written after it is missed."""
+        pubsub = self.redis.pubsub()
         prefix = prefix.rstrip("/")
-        pubsub.psubscribe(f"bess:live:{prefix}", f"bess:live:{prefix}/*")
+        patterns = (f"bess:live:{prefix}", f"bess:live:{prefix}/*")
+        pubsub.psubscribe(*patterns)
         try:
-            while True:
-                message = pubsub.get_message(timeout=timeout_s if timeout_s is not None else 3600)
+            confirmed = 0
+            while confirmed < len(patterns):
+                message = pubsub.get_message(timeout=5)
                 if message is None:
-                    if timeout_s is not None:
-                        return
-                    continue
-                yield json.loads(message["data"])
+                    raise StoreError(f"cache {self.url}: the subscription to {prefix} was not confirmed")
+                confirmed += message["type"] == "psubscribe"
+            if ready is not None:
+                ready.set()
+            last = time.monotonic()
+            while True:
+                message = pubsub.get_message(timeout=1.0)
+                if message is not None and message["type"] == "pmessage":
+                    last = time.monotonic()
+                    yield json.loads(message["data"])
+                elif timeout_s is not None and time.monotonic() - last > timeout_s:
+                    return
         finally:
             pubsub.close()

@@ -219,19 +219,14 @@ class PostgresDatabase(Database):
             psycopg.conninfo.conninfo_to_dict(url)
         except psycopg.ProgrammingError as e:
             raise StoreError(f"store {redact(url)}: malformed URL: {e}") from None
+        try:  # one plain connection first: a wrong host, port or database is named at once
+            psycopg.connect(url, connect_timeout=5).close()
+        except psycopg.Error as e:
+            raise StoreError(f"store {redact(url)}: cannot connect: {str(e).strip()}") from None
         self.pool = ConnectionPool(url, min_size=1, max_size=max_connections, timeout=timeout_s, open=False,
                                    kwargs={"row_factory": dict_row, "autocommit": True, "connect_timeout": 5},
                                    name="bess-ray")
-        try:
-            self.pool.open(wait=True, timeout=timeout_s)
-        except Exception as e:  # PoolTimeout carries no reason; try once for it
-            self.pool.close()
-            try:
-                psycopg.connect(url, connect_timeout=5).close()
-                reason = str(e)
-            except psycopg.Error as direct:
-                reason = str(direct).strip()
-            raise StoreError(f"store {redact(url)}: cannot connect: {reason}") from None
+        self.pool.open(wait=True, timeout=timeout_s)
 
     @contextmanager
     def transaction(self):
