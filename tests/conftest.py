@@ -1,6 +1,11 @@
-"""Shared fixtures. Unit tests need no Ray and no services."""
+"""Shared fixtures. Unit tests need no Ray and no services; service tests use the machine's real
+PostgreSQL and Redis (localhost defaults; BESS_RAY_TEST_POSTGRES and BESS_RAY_TEST_REDIS override):
+without them a test is skipped, and under CI=true it fails."""
 from __future__ import annotations
 
+import os
+import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -38,3 +43,54 @@ def ray_session():
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, namespace="bess-tests")
     yield ray
     ray.shutdown()
+
+
+POSTGRES = os.environ.get("BESS_RAY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS = os.environ.get("BESS_RAY_TEST_REDIS", "redis://127.0.0.1:6379/15")
+
+
+def need(service: str, reason: Exception) -> None:
+    if os.environ.get("CI") == "true":
+        raise RuntimeError(f"CI=true and {service} is not reachable: {reason}")
+    pytest.skip(f"{service} is not reachable: {reason}")
+
+
+@contextmanager
+def postgres_database():
+    """A new, empty database on the real server, dropped afterwards: its URL."""
+    import psycopg
+
+    name = f"bess_test_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = psycopg.connect(POSTGRES, autocommit=True, connect_timeout=3)
+    except psycopg.Error as e:
+        need(f"PostgreSQL at {POSTGRES}", e)
+    admin.execute(f"CREATE DATABASE {name}")
+    yield POSTGRES.rsplit("/", 1)[0] + f"/{name}"
+    from bess_ray.store import close_all
+
+    close_all()
+    admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+    admin.close()
+
+
+@pytest.fixture
+def postgres_url():
+    """A new, empty database for one test."""
+    with postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+def redis_url():
+    """The real Redis, its test database emptied before and after."""
+    import redis
+
+    try:
+        client = redis.Redis.from_url(REDIS, socket_connect_timeout=3)
+        client.flushdb()
+    except redis.RedisError as e:
+        need(f"Redis at {REDIS}", e)
+    yield REDIS
+    client.flushdb()
+    client.close()

@@ -27,7 +27,7 @@ from ..data.series import stored_scenarios
 from ..errors import BessRayError, InfeasibleError
 from ..optimization.warm import WarmSolver
 from ..simulation.config import SimulationConfig
-from ..store import use_store
+from ..store import open_store, store_url, use_store
 from ..store.jobs import FINISHED, JobStore
 from ..store.keys import KeyStore, allows
 from ..store.scenarios import ScenarioExists, ScenarioStore
@@ -166,7 +166,10 @@ def _view(job: dict, result: bool = False) -> dict:
 
 
 # internal deployments log no access lines: the ingress logs each request once
-@serve.deployment(ray_actor_options={"num_cpus": 1, "runtime_env": {"env_vars": {"POLARS_MAX_THREADS": "1"}}},
+SOLVER_ENV = {"env_vars": {"POLARS_MAX_THREADS": "1"}}
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 1, "runtime_env": SOLVER_ENV},
                   max_ongoing_requests=16, logging_config={"enable_access_log": False})
 class Solver:
     """Runs the LPs off the ingress's event loop: one solve at a time per replica (one CPU, one HiGHS
@@ -405,12 +408,15 @@ def build_app(args: dict | None = None):
     `home`; a PostgreSQL URL lets several replicas and nodes share keys, jobs, audit and scenarios),
     `home` (BESS_RAY_HOME: the embedded store and the jobs' files), `max_upload_mb` (50),
     `cache_mb` (the scenario cache's memory limit, 512), `wait_s` (how long a job request waits
-    before answering 202, 10), `solver_replicas` (1; serve.yaml autoscales)."""
+    before answering 202, 10), `solver_replicas` (1; serve.yaml autoscales), `solver_cpus` (the CPUs
+    each Solver replica reserves, 1)."""
     args = args or {}
     home = args.get("home") or os.environ.get("BESS_RAY_HOME")
     store = args.get("store") or os.environ.get("BESS_RAY_STORE")
-    use_store(home, store)  # a wrong URL fails the deploy here, naming it, before any replica starts
+    open_store(store or store_url(home))  # a wrong URL fails the deploy here, naming it, before any replica starts
     cache = ScenarioCache.bind(home, float(args.get("cache_mb", 512)), store)
-    solver = Solver.options(num_replicas=int(args["solver_replicas"])) if "solver_replicas" in args else Solver
+    solver = Solver.options(**({"num_replicas": int(args["solver_replicas"])} if "solver_replicas" in args else {}),
+                            **({"ray_actor_options": {"num_cpus": float(args["solver_cpus"]), "runtime_env": SOLVER_ENV}}
+                               if "solver_cpus" in args else {}))
     return Ingress.bind(solver.bind(home, cache, store), Jobs.bind(home, store), cache, home,
                         float(args.get("max_upload_mb", 50)), float(args.get("wait_s", 10)), store)

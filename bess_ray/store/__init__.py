@@ -29,9 +29,10 @@ def home() -> Path:
     return Path(os.environ.get("BESS_RAY_HOME", Path.home() / ".bess_ray"))
 
 
-def store_url() -> str:
-    """$BESS_RAY_STORE, else the embedded SQLite file under home()."""
-    return os.environ.get("BESS_RAY_STORE") or f"sqlite:///{home().resolve() / 'bess_ray.sqlite'}"
+def store_url(home_dir: str | Path | None = None) -> str:
+    """$BESS_RAY_STORE, else the embedded SQLite file under `home_dir` (default home())."""
+    folder = Path(home_dir) if home_dir else home()
+    return os.environ.get("BESS_RAY_STORE") or f"sqlite:///{folder.resolve() / 'bess_ray.sqlite'}"
 
 
 @dataclass

@@ -1,55 +1,9 @@
-"""The machine's real PostgreSQL and Redis (localhost defaults; BESS_RAY_TEST_POSTGRES and
-BESS_RAY_TEST_REDIS override). Without them a test is skipped, and under CI=true it fails."""
+"""Stores of every backend on the machine's real servers (postgres_url, redis_url: tests/conftest.py)."""
 from __future__ import annotations
-
-import os
-import uuid
 
 import pytest
 
 from bess_ray.store import close_all, open_store
-
-POSTGRES = os.environ.get("BESS_RAY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS = os.environ.get("BESS_RAY_TEST_REDIS", "redis://127.0.0.1:6379/15")
-
-
-def need(service: str, reason: Exception) -> None:
-    if os.environ.get("CI") == "true":
-        raise RuntimeError(f"CI=true and {service} is not reachable: {reason}")
-    pytest.skip(f"{service} is not reachable: {reason}")
-
-
-@pytest.fixture
-def postgres_url():
-    """A new, empty database on the real server for one test, dropped afterwards."""
-    import psycopg
-
-    name = f"bess_test_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = psycopg.connect(POSTGRES, autocommit=True, connect_timeout=3)
-    except psycopg.Error as e:
-        need(f"PostgreSQL at {POSTGRES}", e)
-    admin.execute(f"CREATE DATABASE {name}")
-    yield POSTGRES.rsplit("/", 1)[0] + f"/{name}"
-    close_all()
-    admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
-    admin.close()
-
-
-@pytest.fixture
-def redis_url():
-    """The real Redis, its test database emptied before and after."""
-    import redis
-
-    try:
-        client = redis.Redis.from_url(REDIS, socket_connect_timeout=3)
-        client.flushdb()
-    except redis.RedisError as e:
-        need(f"Redis at {REDIS}", e)
-    yield REDIS
-    client.flushdb()
-    client.close()
-
 
 BACKENDS = ("sqlite", "postgresql", "sqlite+redis", "postgresql+redis")
 
