@@ -62,7 +62,7 @@ def query(sql: str, **params):
     con = duckdb.connect()
     try:
         con.execute("SET threads TO 2")
-        return con.execute(sql, params or None).pl()
+        return con.sql(sql, params=params or None).pl()
     finally:
         con.close()
 

@@ -75,10 +75,16 @@ class Transaction:
     def executemany(self, sql: str, rows: list[tuple]) -> None:
         raise NotImplementedError
 
-    def upsert(self, table: str, frame: pl.DataFrame, key: tuple[str, ...]) -> None:
+    def upsert(self, table: str, frame: pl.DataFrame, key: tuple[str, ...], fresh: bool = False) -> None:
         """Insert the frame's rows (columns named as the table's), replacing rows of the same `key`,
-        as fast as the backend can."""
+        as fast as the backend can. With `fresh`, the caller expects no row to exist yet: a backend
+        may then take a faster path that raises Conflict if one does (the transaction is lost, and
+        the caller retries without `fresh`)."""
         raise NotImplementedError
+
+
+class Conflict(Exception):
+    """A `fresh` insert met an existing row; retry the transaction without `fresh`."""
 
 
 def _upsert_sql(table: str, columns: list[str], key: tuple[str, ...]) -> str:
@@ -101,7 +107,8 @@ class _SqliteTx(Transaction):
     def executemany(self, sql, rows):
         self.db.executemany(sql, rows)
 
-    def upsert(self, table, frame, key):
+    def upsert(self, table, frame, key, fresh=False):
+        # an upsert is as fast as a plain insert here: no fast path needed
         self.db.executemany(_upsert_sql(table, frame.columns, key), frame.iter_rows())
 
 
@@ -181,18 +188,18 @@ class _PostgresTx(Transaction):
         with self.conn.cursor() as cur:
             cur.executemany(_pg(sql), rows)
 
-    def upsert(self, table, frame, key):
+    def upsert(self, table, frame, key, fresh=False):
         import psycopg
 
         csv = frame.write_csv(include_header=False).encode()  # shortest round-trip floats: exact
         columns = ", ".join(frame.columns)
-        try:  # the common case, new rows: straight COPY, in a savepoint in case a row exists
-            with self.conn.transaction(), self.conn.cursor() as cur, \
-                    cur.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT CSV)") as cp:
-                cp.write(csv)
+        if fresh:  # new rows, the common case of telemetry: a straight COPY
+            try:
+                with self.conn.cursor() as cur, cur.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT CSV)") as cp:
+                    cp.write(csv)
+            except psycopg.errors.UniqueViolation:
+                raise Conflict(table) from None
             return
-        except psycopg.errors.UniqueViolation:
-            pass
         rest = [c for c in frame.columns if c not in key]
         with self.conn.cursor() as cur:
             cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS upsert_{table} (LIKE {table}) ON COMMIT DELETE ROWS")

@@ -122,9 +122,9 @@ def instant(us: int) -> datetime:
 
 
 # ------------------------------------------------------------------------------------ validation
-def prepare(point: DataPoint, frame: pl.DataFrame, unit: str | None = None) -> pl.DataFrame:
-    """The frame as stored: `ts` (Int64 UTC microseconds) and `value` (Float64, or JSON text for
-    vectors and static values), checked against the point; a DataError names what is wrong."""
+def prepare(point: DataPoint, frame: pl.DataFrame, unit: str | None = None) -> tuple[np.ndarray, np.ndarray | list]:
+    """The frame as stored: (UTC microseconds as int64, values: float64 for float points, JSON text
+    for vectors and static values), checked against the point; a DataError names what is wrong."""
     where = f"data point {point.id}"
     if not isinstance(frame, pl.DataFrame):
         raise DataError(f"{where}: values must be a polars DataFrame with columns timestamp and value")
@@ -138,20 +138,21 @@ def prepare(point: DataPoint, frame: pl.DataFrame, unit: str | None = None) -> p
         raise DataError(f"{where}: timestamp has no time zone; give one (UTC or the site's zone)")
     if frame["timestamp"].null_count():
         raise DataError(f"{where}: timestamp has {frame['timestamp'].null_count()} empty row(s)")
-    ts = frame["timestamp"].dt.convert_time_zone("UTC").dt.cast_time_unit("us").dt.epoch("us")
-    if ts.is_duplicated().any():
-        first = frame["timestamp"].filter(ts.is_duplicated())[0]
-        raise DataError(f"{where}: timestamp {first} appears more than once in the batch")
+    # an aware datetime is held as UTC in its time unit: no conversion, only the unit's scale
+    held = frame["timestamp"].to_numpy().view(np.int64)
+    ts = {"us": held, "ns": held // 1000, "ms": held * 1000}[stamp.time_unit]
+    if len(ts) > 1 and not (np.diff(ts) > 0).all() and len(np.unique(ts)) < len(ts):
+        values, counts = np.unique(ts, return_counts=True)
+        raise DataError(f"{where}: timestamp {instant(int(values[counts > 1][0])).isoformat()} appears more than "
+                        "once in the batch")
     value = frame["value"]
     if point.kind == "float":
-        stored = _floats(point, value, _scale(point, unit))
-    elif point.kind == "vector":
-        stored = _vectors(point, value, _scale(point, unit))
-    else:
-        if unit not in (None, point.unit):
-            raise DataError(f"{where}: unit {unit!r} is not the point's unit {point.unit!r}")
-        stored = _statics(point, value)
-    return pl.DataFrame({"ts": ts, "value": stored})
+        return ts, _floats(point, value, _scale(point, unit))
+    if point.kind == "vector":
+        return ts, _vectors(point, value, _scale(point, unit))
+    if unit not in (None, point.unit):
+        raise DataError(f"{where}: unit {unit!r} is not the point's unit {point.unit!r}")
+    return ts, _statics(point, value)
 
 
 def _scale(point: DataPoint, unit: str | None) -> float:
@@ -164,27 +165,31 @@ def _scale(point: DataPoint, unit: str | None) -> float:
 
 
 def _limits(point: DataPoint, values: np.ndarray) -> None:
-    low, high = point.schema.get("minimum"), point.schema.get("maximum")
-    for bound, bad in ((low, values < low if low is not None else None), (high, values > high if high is not None else None)):
-        if bad is not None and bad.any():
-            first = values[bad][0]
-            side = "minimum" if bound is low else "maximum"
-            raise DataError(f"data point {point.id}: value {first:g} is outside the schema's {side} {bound:g} "
-                            f"({int(bad.sum())} value(s))")
+    for side, outside in (("minimum", np.less), ("maximum", np.greater)):
+        bound = point.schema.get(side)
+        if bound is not None:
+            bad = outside(values, bound)
+            if bad.any():
+                raise DataError(f"data point {point.id}: value {values[bad][0]:g} is outside the schema's {side} "
+                                f"{bound:g} ({int(bad.sum())} value(s))")
 
 
-def _floats(point: DataPoint, value: pl.Series, scale: float) -> pl.Series:
+def _floats(point: DataPoint, value: pl.Series, scale: float) -> np.ndarray:
     if not value.dtype.is_numeric() or value.dtype == pl.Boolean:
         raise DataError(f"data point {point.id}: kind float takes numbers, not {value.dtype}")
-    values = value.cast(pl.Float64).to_numpy() * scale if scale != 1.0 else value.cast(pl.Float64).to_numpy()
+    if value.null_count():
+        raise DataError(f"data point {point.id}: {value.null_count()} value(s) are empty, NaN or infinite")
+    values = value.to_numpy() if value.dtype == pl.Float64 else value.cast(pl.Float64).to_numpy()
+    if scale != 1.0:
+        values = values * scale
     bad = ~np.isfinite(values)
     if bad.any():
         raise DataError(f"data point {point.id}: {int(bad.sum())} value(s) are empty, NaN or infinite")
     _limits(point, values)
-    return pl.Series(values, dtype=pl.Float64)
+    return values
 
 
-def _vectors(point: DataPoint, value: pl.Series, scale: float) -> pl.Series:
+def _vectors(point: DataPoint, value: pl.Series, scale: float) -> list[str]:
     if not isinstance(value.dtype, (pl.List, pl.Array)):
         raise DataError(f"data point {point.id}: kind vector takes lists or arrays of numbers, not {value.dtype}")
     shape = point.schema.get("shape")
@@ -201,10 +206,10 @@ def _vectors(point: DataPoint, value: pl.Series, scale: float) -> pl.Series:
             raise DataError(f"data point {point.id}: a vector holds empty, NaN or infinite numbers")
         _limits(point, array.ravel())
         out.append(json.dumps(array.tolist()))
-    return pl.Series(out, dtype=pl.String)
+    return out
 
 
-def _statics(point: DataPoint, value: pl.Series) -> pl.Series:
+def _statics(point: DataPoint, value: pl.Series) -> list[str]:
     from jsonschema import Draft202012Validator
 
     validator = Draft202012Validator(point.schema)
@@ -217,7 +222,7 @@ def _statics(point: DataPoint, value: pl.Series) -> pl.Series:
             path = "/".join(str(p) for p in error.absolute_path) or "(the value)"
             raise DataError(f"data point {point.id}: {path}: {error.message}")
         out.append(json.dumps(item, sort_keys=True))
-    return pl.Series(out, dtype=pl.String)
+    return out
 
 
 def shown(point: DataPoint, ts: pl.Series, value: pl.Series) -> pl.DataFrame:

@@ -12,14 +12,16 @@ Writing a value at a time the point already holds replaces it, so a retried batc
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime
 from typing import Iterable, Mapping
 
+import numpy as np
 import polars as pl
 
 from ..errors import DataError
 from ..timegrid import utc_iso
-from .database import Database
+from .database import Conflict, Database
 from .points import UTC_US, DataPoint, check_id, decode, instant, micros, prepare, shown, under
 
 Window = tuple[datetime | str, datetime | str]
@@ -62,6 +64,7 @@ def _from_row(row: dict) -> DataPoint:
                      row["description"])
 
 
+DEFINITIONS_S = 10.0  # how long a process trusts its memory of a point's schema and metadata
 TABLE = {"float": "samples", "vector": "documents", "static": "documents"}
 
 
@@ -70,6 +73,7 @@ class SqlRepository(Repository):
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._known: dict[str, tuple[float, int, DataPoint]] = {}
 
     # ------------------------------------------------------------------------------ definitions
     def define(self, point: DataPoint) -> DataPoint:
@@ -89,6 +93,7 @@ class SqlRepository(Repository):
                            "VALUES (?, ?, ?, ?, ?, ?, ?)",
                            (point.id, point.kind, point.unit, json.dumps(point.metadata), json.dumps(point.schema),
                             point.description, utc_iso(micro=True)))
+        self._known.pop(point.id, None)
         return point
 
     def point(self, point_id: str) -> DataPoint | None:
@@ -107,11 +112,17 @@ class SqlRepository(Repository):
         return [p for p in found if p.matches(where)] if where else found
 
     def _keys(self, point_ids: Iterable[str]) -> dict[str, tuple[int, DataPoint]]:
+        """The stored key and definition of each id (known ones from this process's memory for up to
+        DEFINITIONS_S seconds: a writer of many small batches asks the database once)."""
         ids = sorted({check_id(i) for i in point_ids})
-        if not ids:
-            return {}
-        rows = self.db.rows(f"SELECT * FROM points WHERE id IN ({', '.join('?' * len(ids))})", tuple(ids))
-        found = {r["id"]: (r["key"], _from_row(r)) for r in rows}
+        now = time.monotonic()
+        found = {i: self._known[i][1:] for i in ids if i in self._known and now - self._known[i][0] < DEFINITIONS_S}
+        wanted = [i for i in ids if i not in found]
+        if wanted:
+            rows = self.db.rows(f"SELECT * FROM points WHERE id IN ({', '.join('?' * len(wanted))})", tuple(wanted))
+            for r in rows:
+                found[r["id"]] = (r["key"], _from_row(r))
+                self._known[r["id"]] = (now, *found[r["id"]])
         unknown = [i for i in ids if i not in found]
         if unknown:
             raise DataError(f"unknown data point(s): {', '.join(unknown)}; define them first")
@@ -122,23 +133,34 @@ class SqlRepository(Repository):
         """Write every point's frame in one transaction; every frame is checked first, so a bad one
         writes nothing at all. The number of values written."""
         keys = self._keys(batch)
-        staged: dict[str, list[pl.DataFrame]] = {"samples": [], "documents": []}
+        staged: dict[str, tuple[list, list, list]] = {"samples": ([], [], []), "documents": ([], [], [])}
         for point_id, item in batch.items():
             frame, unit = item if isinstance(item, tuple) else (item, None)
             key, point = keys[point_id]
-            rows = prepare(point, frame, unit)
-            staged[TABLE[point.kind]].append(rows.select(pl.lit(key, pl.Int64).alias("point"), "ts", "value"))
-        written = 0
-        with self.db.transaction() as tx:
-            for table, frames in staged.items():
-                if frames:
-                    rows = pl.concat(frames)
-                    self._insert(tx, table, rows)
-                    written += rows.height
-        return written
+            ts, values = prepare(point, frame, unit)
+            columns = staged[TABLE[point.kind]]
+            columns[0].append(np.full(len(ts), key, dtype=np.int64))
+            columns[1].append(ts)
+            columns[2].append(values)
+        tables = {}
+        for table, (points, stamps, values) in staged.items():
+            if points:
+                value = np.concatenate(values) if table == "samples" else [v for vs in values for v in vs]
+                tables[table] = pl.DataFrame({"point": np.concatenate(points), "ts": np.concatenate(stamps),
+                                              "value": value})
+        try:  # new values, the common case, by the fastest path; a retried batch replaces what it wrote
+            self._write(tables, fresh=True)
+        except Conflict:
+            self._write(tables, fresh=False)
+        return sum(t.height for t in tables.values())
 
-    def _insert(self, tx, table: str, rows: pl.DataFrame) -> None:
-        tx.upsert(table, rows, ("point", "ts"))
+    def _write(self, tables: dict[str, pl.DataFrame], fresh: bool) -> None:
+        with self.db.transaction() as tx:
+            for table, rows in tables.items():
+                self._insert(tx, table, rows, fresh)
+
+    def _insert(self, tx, table: str, rows: pl.DataFrame, fresh: bool) -> None:
+        tx.upsert(table, rows, ("point", "ts"), fresh)
 
     # ------------------------------------------------------------------------------------ reads
     def read(self, point_id: str, start, end) -> pl.DataFrame:

@@ -138,3 +138,9 @@ def test_importing_the_package_and_its_planning_core_stays_fast():
     loaded = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
                                 check=True).stdout.split())
     assert not loaded & {"ray", "scipy", "numba", "matplotlib", "pyomo", "duckdb", "fastapi", *OUTSIDE_CORE}
+
+
+def test_data_point_definitions_and_checks_are_pure():
+    """store/points.py says what a value is and checks it; reaching a database is the backends' job."""
+    for t in imports()["bess_ray.store.points"]:
+        assert t.split(".")[0] not in (IO - {"json"}) | OUTSIDE_CORE | {"duckdb"}, f"store.points imports {t}"
