@@ -35,8 +35,10 @@ class CachedRepository(Repository):
     """The same interface as the repository it wraps."""
 
     def __init__(self, inner: Repository, url: str, ttl_s: int = 3600, max_window_rows: int = 200_000) -> None:
-        import redis
-
+        try:
+            import redis
+        except ImportError:
+            raise StoreError(f"cache {url}: Redis needs its client: pip install 'bess-ray[ops]'") from None
         if not url.startswith(("redis://", "rediss://", "unix://")):
             raise ConfigError(f"BESS_RAY_CACHE: {url!r} is not a Redis URL (redis://HOST:6379/0)")
         self.inner = inner

@@ -217,9 +217,13 @@ class PostgresDatabase(Database):
     dialect = "postgresql"
 
     def __init__(self, url: str, max_connections: int = 8, timeout_s: float = 10.0) -> None:
-        import psycopg
-        from psycopg.rows import dict_row
-        from psycopg_pool import ConnectionPool
+        try:
+            import psycopg
+            from psycopg.rows import dict_row
+            from psycopg_pool import ConnectionPool
+        except ImportError:
+            raise StoreError(f"store {redact(url)}: PostgreSQL needs psycopg and its pool: "
+                             "pip install 'bess-ray[ops]'") from None
 
         self.url = url
         try:
