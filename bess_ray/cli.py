@@ -272,6 +272,13 @@ def cmd_control(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_operate(a: argparse.Namespace) -> int:
+    from . import operate
+
+    return operate.operate(a.operations, sim=a.sim, sim_modbus_port=a.sim_modbus_port, port=a.port, host=a.host,
+                           address=a.address, schedule=a.schedule, seconds=a.seconds)
+
+
 def cmd_fieldsim(a: argparse.Namespace) -> int:
     import asyncio
 
@@ -376,6 +383,19 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--replay", metavar="FILE", help="re-run a recording through the pipeline; report differences")
     p.add_argument("--quiet", action="store_true", help="print only the summary")
     p.set_defaults(func=cmd_control)
+
+    p = sub.add_parser("operate", help="live sites: one Ray actor per site and per asset, and the HTTP API with the "
+                                       "operator endpoints (status, schedules, stop / resume, events, live page)")
+    p.add_argument("operations", nargs="+", help="operations files (configs/operations/*.yaml)")
+    p.add_argument("--sim", action="store_true", help="run each site's batteries on the field simulator (a test tool) "
+                                                      "and today's plan on the bundled prices from the first minute")
+    p.add_argument("--sim-modbus-port", type=int, help="the simulator's Modbus port (default: the file's simulator.modbus_port)")
+    p.add_argument("--schedule", metavar="FILE", help="hand every site this schedule (bess-ray optimize's site_schedule)")
+    p.add_argument("--port", type=int, default=8000, help="the API's port (8000)")
+    p.add_argument("--host", default="127.0.0.1", help="the API's address (127.0.0.1; 0.0.0.0 for the network)")
+    p.add_argument("--address", help="join this Ray cluster (default: RAY_ADDRESS, else a local Ray)")
+    p.add_argument("--seconds", type=float, help="stop after this long (default: until Ctrl-C)")
+    p.set_defaults(func=cmd_operate)
 
     p = sub.add_parser("fieldsim", help="TEST TOOL: simulated battery inverters speaking SunSpec over Modbus TCP "
                                         "and MQTT, with faults (plain TCP, no credentials)",

@@ -1,8 +1,9 @@
-"""The operating half without Ray: `bess-ray control` and `bess-ray fieldsim`.
+"""The operating half's commands: `bess-ray control` and `bess-ray fieldsim` (no Ray: one loop in
+this process), and `bess-ray operate` (live sites as Ray actors behind the HTTP API).
 
-Wires an operations config to device adapters (or to a field simulator started in this process),
-runs the control loop on absolute deadlines and prints every command with its reason. The actors of
-`cluster/` reuse the same `ControlLoop`.
+`control` wires an operations config to device adapters (or to a field simulator started in this
+process), runs the control loop on absolute deadlines and prints every command with its reason. The
+actors of `cluster/sites.py` run the same `ControlLoop`.
 """
 from __future__ import annotations
 
@@ -120,3 +121,78 @@ def replay_file(path: str, out=sys.stdout) -> int:
     print(f"replayed {n} cycles: " + ("every command identical" if not diffs else f"{len(diffs)} commands differ"),
           file=out)
     return 1 if diffs else 0
+
+
+def demo_schedule(operation, now: float) -> dict:
+    """Today's and tomorrow's day-ahead plan of the site on the bundled DE-LU 2023 prices re-stamped
+    to this year (energy only, whatever the site's zone): what `operate --sim` runs from the first
+    minute, so that a newcomer sees the battery move."""
+    from datetime import datetime, timedelta, timezone
+
+    from .control.site_schedules import payload_from_frame
+    from .optimization import optimize
+
+    today = datetime.fromtimestamp(now, timezone.utc).date()
+    result = optimize(operation.site, f"sample:DE_LU_2023@{today.year}", start=str(today),
+                      end=str(today + timedelta(days=2)), products=["da"])
+    return payload_from_frame(result.site_schedule)
+
+
+def operate(paths: list[str], *, sim: bool = False, sim_modbus_port: int | None = None, port: int = 8000,
+            host: str = "127.0.0.1", address: str | None = None, schedule: str | None = None,
+            seconds: float | None = None, out=sys.stdout) -> int:
+    """Live sites: one actor per site and per asset on Ray (started or joined), the field simulator
+    with `sim`, and the HTTP API with the operator endpoints; until interrupted (or `seconds`)."""
+    import time
+
+    from ray import serve
+
+    from .cluster.launch import start_simulator, start_site, stop_site
+    from .cluster.runtime import ensure_ray
+    from .control.site_schedules import to_payload
+    from .serve.app import build_app
+    from .store import open_store
+
+    operations = [load_operation(p) for p in paths]
+    ensure_ray(address)
+    store = open_store()
+    started, handles = [], []  # the driver holds every handle: Ray ends an actor nobody holds
+    try:
+        for k, op in enumerate(operations):
+            sim_port = None
+            if sim:
+                sim_port = (sim_modbus_port + k) if sim_modbus_port else op.simulator.modbus_port
+                handles.append(start_simulator(op, sim_port))
+                print(f"field simulator of {op.site.id} on modbus://127.0.0.1:{sim_port} (a test tool)", file=out)
+            site = start_site(op, store=store.db.url, sim_port=sim_port)
+            handles.append(site)
+            started.append(op)
+            if schedule:
+                payload, source = to_payload(read_plan(schedule)), schedule
+            elif sim:
+                payload, source = demo_schedule(op, time.time()), "demo: today's plan on DE-LU 2023 prices"
+            else:
+                payload = None
+            if payload is not None:
+                import ray
+
+                accepted = ray.get(site["site"].set_schedule.remote(payload, source, "bess-ray operate"))
+                print(f"  schedule v{accepted['version']} ({source})", file=out)
+            print(f"site {op.site.id}: actors site:{op.site.id} and "
+                  + ", ".join(f"asset:{op.site.id}/{b.id}" for b in op.batteries) + " in namespace bess", file=out)
+        serve.start(http_options={"host": host, "port": port})
+        serve.run(build_app({"store": store.db.url}), name="bess-ray", route_prefix="/")
+        print(f"API on http://{host}:{port} (docs at /docs); status at /v1/sites/SITE, live page at /sites/SITE "
+              "(bess-ray keys create --role viewer); Ctrl-C stops the sites (0 kW) and the API", file=out)
+        out.flush()
+        end = time.time() + seconds if seconds is not None else None
+        while end is None or time.time() < end:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for op in started:
+            stop_site(op.site.id, [b.id for b in op.batteries])
+        with contextlib.suppress(Exception):
+            serve.delete("bess-ray")
+    return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections import deque
 from dataclasses import dataclass, field
 
 from ..clock import RealClock
@@ -17,12 +18,15 @@ from .pipeline import Command, Controller, Inputs, OperatorAction
 from .schedules import EMPTY, Plan
 
 
+KEPT = 86_400  # the figures of the last day of 1 s cycles: a loop that runs for months keeps no more
+
+
 @dataclass
 class Timing:
     """Lateness of each cycle's start against its deadline, and what one cycle took."""
 
-    lateness_s: list[float] = field(default_factory=list)
-    read_to_write_s: list[float] = field(default_factory=list)
+    lateness_s: deque[float] = field(default_factory=lambda: deque(maxlen=KEPT))
+    read_to_write_s: deque[float] = field(default_factory=lambda: deque(maxlen=KEPT))
     missed: int = 0
 
     def summary(self) -> dict:
@@ -43,7 +47,7 @@ class ControlLoop:
         self.clock = clock or RealClock()
         self.recorder, self.on_cycle = recorder, on_cycle
         self.state = controller.initial()
-        self.pending: list[OperatorAction] = []
+        self.pending: deque[OperatorAction] = deque()  # appended from other threads (operators)
         self.write_errors: tuple[str | None, ...] = (None,) * len(devices)
         self.timing = Timing()
         self.last: tuple[Command, ...] = ()
@@ -56,7 +60,7 @@ class ControlLoop:
     async def cycle(self) -> tuple[Command, ...]:
         raws = tuple(await asyncio.gather(*(d.read() for d in self.devices)))
         now = self.clock.now()
-        actions, self.pending = tuple(self.pending), []
+        actions = tuple(self.pending.popleft() for _ in range(len(self.pending)))
         inputs = Inputs(now, raws, self.plan.at(now), actions, self.write_errors)
         before = self.state
         self.state, commands = self.controller.step(before, inputs)

@@ -45,6 +45,12 @@ class AssetControl(StrictModel):
     register_map: str | None = Field(None, description="a register-map YAML (default: the bundled SunSpec map)")
 
 
+class SimulatorSettings(StrictModel):
+    """Where `bess-ray operate --sim` serves the field simulator (a test tool: plain TCP)."""
+
+    modbus_port: int = Field(5020, ge=1, le=65535, description="its Modbus TCP port (unit ids 1, 2, ... by battery)")
+
+
 class Operation(StrictModel):
     """A site as it is operated: the site, the control settings and each battery's device."""
 
@@ -52,6 +58,7 @@ class Operation(StrictModel):
     site: Site
     control: ControlSettings = ControlSettings()
     assets: dict[str, AssetControl] = Field(default_factory=dict)
+    simulator: SimulatorSettings = SimulatorSettings()
 
     @model_validator(mode="after")
     def _assets_known(self) -> "Operation":

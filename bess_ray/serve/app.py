@@ -29,12 +29,14 @@ from ..optimization.warm import WarmSolver
 from ..simulation.config import SimulationConfig
 from ..store import open_store, store_url, use_store
 from ..store.jobs import FINISHED, JobStore
-from ..store.keys import KeyStore, allows
+from ..store.keys import KeyStore
 from ..store.scenarios import ScenarioExists, ScenarioStore
 from ..sweeps.spec import SweepSpec
 from .cache import ScenarioCache, series_from_entry
 from .jobs import Jobs
+from .auth import role as _role
 from .schedules import ScheduleAnswer, ScheduleRequest, answer_json, solve_schedule
+from .sites import router as sites_router
 
 api = FastAPI(title="bess-ray", version=__version__,
               description="Battery storage on real market data: schedules, backtests, simulations, sweeps "
@@ -99,29 +101,12 @@ class _RequestIdMetricsAudit:
 
 
 api.add_middleware(_RequestIdMetricsAudit)
+api.include_router(sites_router)  # before the job routes: /v1/sites is not a job kind
 
 
 def _reason(e: Exception) -> str:
     """The message of an error about the input (a KeyError's str() would add quotes)."""
     return e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-
-
-def _role(needed: str):
-    """A dependency: the caller's key must be valid and hold at least `needed`."""
-
-    async def check(request: Request, authorization: str | None = Header(None)) -> dict:
-        if not authorization or not authorization.startswith("Bearer "):
-            raise HTTPException(401, "missing API key: send 'Authorization: Bearer <key>' "
-                                     "(bess-ray keys create --role ROLE)")
-        key = request.app.state.ingress.keys.verify(authorization.removeprefix("Bearer ").strip())
-        if key is None:
-            raise HTTPException(401, "unknown or revoked API key")
-        request.state.key = key
-        if not allows(key["role"], needed):
-            raise HTTPException(403, f"role {key['role']} may not do this; it needs {needed} or higher")
-        return key
-
-    return check
 
 
 class JobKind(str, Enum):

@@ -74,11 +74,22 @@ V3_DATA_POINTS = (
         PRIMARY KEY (point, ts)) {clustered}""",
 )
 
+V4_OPERATIONS = (
+    # what a site's control must find again after a restart: latched stops, modes, last commands
+    """CREATE TABLE control_state (name TEXT PRIMARY KEY, state TEXT NOT NULL, updated_utc TEXT NOT NULL)""",
+    """CREATE TABLE site_schedules (site TEXT NOT NULL, version INTEGER NOT NULL, created_utc TEXT NOT NULL,
+        source TEXT NOT NULL, author TEXT, payload TEXT NOT NULL, PRIMARY KEY (site, version))""",
+    """CREATE TABLE events (seq {serial}, site TEXT NOT NULL, t BIGINT NOT NULL, asset TEXT, kind TEXT NOT NULL,
+        text TEXT NOT NULL)""",
+    "CREATE INDEX events_by_site_time ON events (site, t)",
+)
+
 Step = tuple[str, tuple[str, ...] | Callable[[Database, Transaction], None]]
 MIGRATIONS: tuple[Step, ...] = (
     ("api keys, audit log, jobs, scenarios", V1_UNVERSIONED),
     ("scenario data in the store; jobs know their runner", _scenario_data_in_the_store),
     ("data points", V3_DATA_POINTS),
+    ("operations: control state, site schedules, events", V4_OPERATIONS),
 )
 LATEST = len(MIGRATIONS)
 AFTER = {2: _unlink_scenario_files}

@@ -1,0 +1,384 @@
+"""Live sites on Ray: one named actor per site (`site:{site}`) and per asset (`asset:{site}/{asset}`)
+in namespace `bess`, and the field simulator as an actor for `--sim`.
+
+Plain classes wrapped with `ray.remote`, so that tests can also drive them without Ray:
+
+- `AssetHost` owns its device adapter on its own event-loop thread. It applies the site's commands
+  (each once, by id; clipped to its rating as a last line of defence), and its watchdog writes 0 kW
+  by itself when no valid command has come for a command's validity, so that a dead or cut-off site
+  loop leaves the device at 0 kW. (The device's own reversion timeout covers a dead asset actor.)
+- `SiteHost` runs the site's control loop: the pipeline of `control/` (validation, state machine,
+  POI limit and split, priority resolution, ramp and limiters) over its assets, on absolute
+  deadlines, on its own thread. It holds the versioned schedule, takes operator actions, writes
+  telemetry and events to the store in batches, and persists what is safety-relevant (operator
+  stop and its reason, e-stop, maintenance, latched modes, the schedule's version); a restarted site
+  restores it and, as at every start, sends 0 kW until its assets report fresh valid measurements.
+
+Queries read immutable snapshots on Ray's threads (the "query" concurrency group) and never wait
+for, or delay, a cycle.
+"""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+import time
+from collections import deque
+
+import ray
+
+from ..control.loop import ControlLoop
+from ..control.pipeline import AssetState, Controller, OperatorAction, SiteState
+from ..control.schedules import EMPTY, Plan
+from ..control.settings import Operation
+from ..control.site_schedules import check, iso, plan_from_payload, revise, to_payload
+from ..control.states import AssetMode, Mode
+from ..errors import BessRayError, DataError
+from ..store.operations import OperationsStore
+
+NAMESPACE = "bess"
+LATCHED = (Mode.FAULT, Mode.EMERGENCY_STOP, Mode.MAINTENANCE)
+
+
+def site_name(site: str) -> str:
+    return f"site:{site}"
+
+
+def asset_name(site: str, asset: str) -> str:
+    return f"asset:{site}/{asset}"
+
+
+class LoopThread:
+    """An asyncio event loop on a thread of its own: what a control loop or a device runs on."""
+
+    def __init__(self, name: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
+        self.thread.start()
+
+    def submit(self, coro) -> concurrent.futures.Future:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    async def run(self, coro):
+        """Await `coro` on this thread's loop from another loop."""
+        return await asyncio.wrap_future(self.submit(coro))
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+# ---------------------------------------------------------------------------------------- assets
+class AssetHost:
+    """One battery asset: its device, its last command, its watchdog."""
+
+    def __init__(self, site: str, asset: str, device_url: str, *, rating_mw: float, period_s: float,
+                 reversion_s: int, register_map: str | None = None, store: str | None = None) -> None:
+        from ..devices.connect import adapter
+
+        self.site, self.asset, self.url = site, asset, device_url
+        self.rating = rating_mw
+        self.period = period_s
+        self.ops = OperationsStore(store)
+        self.name = asset_name(site, asset)
+        restored = self.ops.load_state(self.name) or {}
+        self.last_id: str | None = restored.get("command_id")  # a retried call after a restart: applied once
+        self.last_mw = 0.0
+        self.last_error: str | None = None
+        self.valid_until = 0.0  # after a (re)start nothing is valid: 0 kW until the site commands again
+        self.fallbacks = 0
+        self.reading = None
+        self.thread = LoopThread(self.name)
+        self.device = adapter(device_url, asset, register_map=register_map, reversion_s=reversion_s)
+        self.thread.submit(self._watchdog())
+
+    async def read(self):
+        """The device's measurements now (a `control.measurements.Raw`)."""
+        self.reading = await self.thread.run(self.device.read())
+        return self.reading
+
+    async def write(self, setpoint_mw: float, command_id: str, valid_until: float) -> str | None:
+        """Apply one command of the site; an error text if the device did not confirm it."""
+        if command_id and command_id == self.last_id:
+            return self.last_error  # the same command again (a retried call): not applied twice
+        mw = max(-self.rating, min(self.rating, setpoint_mw))
+        error = await self.thread.run(self.device.write(mw, command_id))
+        self.last_id, self.last_mw, self.last_error = command_id, mw, error
+        self.valid_until = valid_until
+        self.thread.submit(asyncio.to_thread(self.ops.save_state, self.name,
+                                             {"command_id": command_id, "mw": mw, "t": time.time()}))
+        return error
+
+    async def _watchdog(self) -> None:
+        """0 kW when no valid command has come: the site loop is gone, late or cut off."""
+        while True:
+            await asyncio.sleep(self.period)
+            if time.time() > self.valid_until and (self.last_mw != 0.0 or self.last_id is None
+                                                   or not str(self.last_id).startswith("watchdog")):
+                self.fallbacks += 1
+                command_id = f"watchdog/{self.asset}/{self.fallbacks}"
+                try:
+                    self.last_error = await self.device.write(0.0, command_id)
+                except Exception as e:  # noqa: BLE001 - the device's own reversion is the backstop
+                    self.last_error = f"{type(e).__name__}: {e}"
+                self.last_id, self.last_mw = command_id, 0.0
+
+    @ray.method(concurrency_group="query")
+    def status(self) -> dict:
+        return {"asset": self.asset, "device": self.url, "last_command_id": self.last_id, "last_mw": self.last_mw,
+                "last_error": self.last_error, "valid_until": self.valid_until, "watchdog_fallbacks": self.fallbacks}
+
+    def close(self) -> None:
+        self.thread.submit(self.device.close())
+
+
+class _AssetProxy:
+    """What the control loop sees as a device: the asset actor (or host) behind it."""
+
+    def __init__(self, handle, valid_s: float) -> None:
+        self.handle, self.valid_s = handle, valid_s
+
+    async def read(self):
+        return await self.handle.read.remote()
+
+    async def write(self, setpoint_mw: float, command_id: str = "") -> str | None:
+        try:
+            return await self.handle.write.remote(setpoint_mw, command_id, time.time() + self.valid_s)
+        except ray.exceptions.RayError as e:
+            return f"asset actor unavailable: {type(e).__name__}"
+
+    async def close(self) -> None:
+        pass
+
+
+class _SafeProxy(_AssetProxy):
+    async def read(self):
+        try:
+            return await super().read()
+        except ray.exceptions.RayError as e:  # every value missing: validation stops the asset
+            from ..control.measurements import Raw
+
+            return Raw({}, received=time.time(), error=f"asset actor unavailable: {type(e).__name__}")
+
+
+# ----------------------------------------------------------------------------------------- sites
+class SiteHost:
+    """One site's control loop, schedule, operator actions, telemetry and persisted state."""
+
+    def __init__(self, operation: dict, *, store: str | None = None, telemetry_s: float = 5.0, devices=None) -> None:
+        self.operation = Operation.model_validate(operation)
+        self.controller = Controller.of(self.operation)
+        self.id = self.operation.site.id
+        self.name = site_name(self.id)
+        self.ops = OperationsStore(store)
+        self.ops.define_telemetry(self.id, list(self.controller.assets))
+        self.telemetry_s = telemetry_s
+        saved = self.ops.load_state(self.name) or {}
+        self.stopped = saved.get("stopped")
+        newest = self.ops.schedule(self.id)
+        plan = plan_from_payload(newest["payload"], f"v{newest['version']}") if newest else EMPTY
+        if devices is None:
+            devices = [_SafeProxy(ray.get_actor(asset_name(self.id, a), namespace=NAMESPACE),
+                                  self.operation.control.command_valid_s) for a in self.controller.assets]
+        self.loop = ControlLoop(self.controller, devices, plan, on_cycle=self._after_cycle)
+        self.loop.state = self._restored(saved)
+        self.rows: list = []
+        self.events: deque = deque()
+        self.last_flush = time.time()
+        self.shown: dict[str, tuple] = {}
+        self.saved = self._safety()
+        self._event(None, "start", "restored after a restart: 0 kW until measurements are valid" if saved
+                    else "started")
+        self.thread = LoopThread(self.name)
+        self.thread.submit(self.loop.run())
+
+    def _restored(self, saved: dict) -> SiteState:
+        """The persisted safety state on a fresh loop: latched modes and operator intents stay; any
+        other mode starts from OFFLINE, so power waits for fresh valid measurements."""
+        assets = []
+        for a in self.controller.assets:
+            s = (saved.get("assets") or {}).get(a, {})
+            mode = Mode(s.get("mode", "OFFLINE"))
+            restored = AssetMode(mode, s.get("reason", "")) if mode in LATCHED else AssetMode(Mode.OFFLINE, "restarted")
+            assets.append(AssetState(mode=restored, stop=s.get("stop"), estop=s.get("estop"),
+                                     maintenance=s.get("maintenance")))
+        return SiteState(assets=tuple(assets))
+
+    def _safety(self) -> dict:
+        state = self.loop.state
+        return {"stopped": self.stopped, "schedule_version": self.loop.plan.version,
+                "assets": {a: {"mode": s.mode.mode.value, "reason": s.mode.reason, "stop": s.stop, "estop": s.estop,
+                               "maintenance": s.maintenance}
+                           for a, s in zip(self.controller.assets, state.assets)}}
+
+    def _persist(self) -> None:
+        """Save the safety state if it changed (on the loop's thread; the write itself off it)."""
+        safety = self._safety()
+        if safety != self.saved:
+            self.saved = safety
+            asyncio.get_running_loop().run_in_executor(None, self.ops.save_state, self.name, safety)
+
+    def _event(self, asset: str | None, kind: str, text: str) -> None:
+        self.events.append((time.time(), asset, kind, text))
+
+    def _after_cycle(self, commands, errors) -> None:
+        snap = self.loop.state.snapshot
+        for c, r, e in zip(commands, snap.readings, errors):
+            self.rows.append((snap.t, c.asset, {"power_mw": r["power_mw"].value, "soc_frac": r["soc"].value,
+                                                "command_mw": c.setpoint_mw}))
+            seen = (c.mode, c.decided_by, e is None)  # a change of decision, not of wording
+            if self.shown.get(c.asset) != seen:
+                self.shown[c.asset] = seen
+                self._event(c.asset, "command", c.describe() + (f"  WRITE FAILED: {e}" if e else ""))
+        self._persist()
+        if time.time() - self.last_flush >= self.telemetry_s:
+            self.last_flush = time.time()
+            rows, self.rows = self.rows, []
+            events = [self.events.popleft() for _ in range(len(self.events))]
+            asyncio.get_running_loop().run_in_executor(None, self._flush, rows, events)
+
+    def _flush(self, rows, events) -> None:
+        self.ops.write_telemetry(self.id, rows)
+        self.ops.add_events(self.id, events)
+
+    # ------------------------------------------------------------------------------ operators
+    def stop(self, reason: str, by: str | None = None) -> dict:
+        """Stop every asset of the site at the next cycle (SAFE_STOP, 0 kW); kept across restarts."""
+        if not reason.strip():
+            raise DataError("stop: give a reason")
+        self.stopped = {"reason": reason, "by": by, "since": iso(time.time())}
+        self.loop.act(OperatorAction("stop", None, reason))
+        # persisted at once, before the cycle acts on it: a restart in between still stops
+        self.ops.save_state(self.name, {**self._safety(), "assets": {
+            a: {**s, "stop": f"operator stop: {reason}"} for a, s in self._safety()["assets"].items()}})
+        self._event(None, "stop", f"operator stop by {by or 'unknown'}: {reason}")
+        return self.status()
+
+    def resume(self, by: str | None = None) -> dict:
+        self.stopped = None
+        self.loop.act(OperatorAction("start", None, "resume"))
+        self.ops.save_state(self.name, {**self._safety(), "stopped": None, "assets": {
+            a: {**s, "stop": None} for a, s in self._safety()["assets"].items()}})
+        self._event(None, "resume", f"resumed by {by or 'unknown'}")
+        return self.status()
+
+    def acknowledge(self, asset: str | None = None, by: str | None = None) -> dict:
+        if asset is not None and asset not in self.controller.assets:
+            raise DataError(f"ack: {asset!r} is not an asset of site {self.id} ({', '.join(self.controller.assets)})")
+        self.loop.act(OperatorAction("ack", asset, f"by {by or 'unknown'}"))
+        self._event(asset, "ack", f"faults acknowledged by {by or 'unknown'}")
+        return self.status()
+
+    def set_schedule(self, payload: dict, source: str = "upload", by: str | None = None) -> dict:
+        """Check a new schedule against the site's limits and make it the active version; the past
+        and committed reserves stay as they were."""
+        now = time.time()
+        new = plan_from_payload(payload)
+        site = self.operation.site
+        check(new, import_mw=site.poi.import_mw, export_mw=site.poi.export_mw,
+              rated_mw=sum(max(b.charge_mw, b.discharge_mw) for b in site.batteries),
+              products={p for p in site.markets.products if p not in ("da", "id")} | set(_reserve_products(site)),
+              now=now)
+        merged = revise(self.loop.plan, new, now, "")
+        version = self.ops.add_schedule(self.id, to_payload(merged), source, by)
+        self.loop.plan = Plan(merged.layers, merged.reserves, f"v{version}")
+        self._event(None, "schedule", f"schedule v{version} from {source} by {by or 'unknown'}")
+        return {"site": self.id, "version": version, "source": source, "intervals": len(to_payload(merged)["timestamps"])}
+
+    # -------------------------------------------------------------------------------- queries
+    @ray.method(concurrency_group="query")
+    def status(self) -> dict:
+        """The site as its last cycle saw it (an immutable snapshot) and what it asks now."""
+        state = self.loop.state  # one immutable state: the snapshot and the modes of one cycle
+        snap = state.snapshot
+        timing = self.loop.timing.summary()
+        assets = []
+        for i, a in enumerate(self.controller.assets):
+            s = state.assets[i]
+            out = {"id": a, "state": s.mode.mode.value, "reason": s.mode.reason, "stop": s.stop, "estop": s.estop,
+                   "power_mw": None, "soc_frac": None, "command_mw": None, "reasons": [], "decided_by": None,
+                   "alarms": None, "allowed_mw": [0.0, 0.0]}
+            if snap is not None:
+                r, c = snap.readings[i], snap.commands[i]
+                limits = next((st for st in c.steps if st.layer == "limits"), None)
+                out.update(power_mw=r["power_mw"].value, soc_frac=r["soc"].value, command_mw=c.setpoint_mw,
+                           reasons=list(c.reasons), decided_by=c.decided_by, alarms=r["alarms"].value,
+                           allowed_mw=[limits.lo, limits.hi] if limits else [0.0, 0.0],
+                           measured=r.problems(("power_mw", "soc")) or "valid")
+            assets.append(out)
+        modes = [x["state"] for x in assets]
+        state = ("STOPPED" if self.stopped else next((m for m in ("EMERGENCY_STOP", "FAULT") if m in modes), None)
+                 or ("RUNNING" if any(m in ("RUNNING", "DERATED") for m in modes) else modes[0]))
+        return {"site": self.id, "state": state, "stopped": self.stopped,
+                "schedule_version": self.loop.plan.version or None, "cycle": snap.cycle if snap else 0,
+                "time": iso(snap.t) if snap else None, "frequency_hz": snap.frequency_hz if snap else None,
+                "wishes": _wishes(snap.wishes) if snap else None, "assets": assets,
+                "timing": {k: (round(v, 3) if isinstance(v, float) and v == v else v) for k, v in timing.items()}}
+
+    @ray.method(concurrency_group="query")
+    def schedule(self, version: int | None = None) -> dict | None:
+        return self.ops.schedule(self.id, version)
+
+    @ray.method(concurrency_group="query")
+    def events_between(self, start: str, end: str, limit: int = 1000) -> list[dict]:
+        return self.ops.events(self.id, start, end, limit)
+
+    def close(self) -> None:
+        self.thread.submit(self.loop.close())
+
+
+def _wishes(w) -> dict:
+    return {"day_ahead_mw": w.day_ahead_mw, "intraday_mw": w.intraday_mw, "obligation_mw": w.obligation_mw,
+            "reserves_mw": dict(w.reserves), "version": w.version}
+
+
+def _reserve_products(site) -> list[str]:
+    from ..markets import PRODUCTS
+
+    return [p for p in site.markets.products if p in PRODUCTS and PRODUCTS[p].is_reserve]
+
+
+# ---------------------------------------------------------------------------------- the simulator
+class FieldSimHost:
+    """The field simulator of a site, serving its batteries over Modbus TCP (a test tool)."""
+
+    def __init__(self, site: dict, port: int, host: str = "127.0.0.1") -> None:
+        from ..config import Site
+        from ..devices.fieldsim.run import FieldSim
+
+        self.sim = FieldSim.of(Site.model_validate(site))
+        self.host, self.port = host, port
+        self.thread = LoopThread("fieldsim")
+        self.server = self.thread.submit(self.sim.serve_modbus(host, port)).result(timeout=30)
+        self.thread.submit(self.sim.run_physics())
+
+    def units(self) -> list[dict]:
+        return [{"asset": u.asset, "setpoint_mw": u.plant.setpoint_mw, "power_mw": u.plant.power_mw,
+                 "soc": u.plant.soc} for u in self.sim.units]
+
+    def inject(self, fault: dict) -> str:
+        return self.thread.submit(_call(self.sim.inject, fault)).result(timeout=10).kind
+
+    def clear(self, kind: str | None = None, asset: str | None = None) -> None:
+        self.thread.submit(_call(self.sim.clear, kind, asset)).result(timeout=10)
+
+    def drop_connections(self, down_s: float = 0.0) -> None:
+        """Close the server and every connection (a cut cable), and listen again after `down_s`."""
+        async def cycle():
+            await self.server.shutdown()
+            await asyncio.sleep(down_s)
+            self.server = await self.sim.serve_modbus(self.host, self.port)
+        self.thread.submit(cycle()).result(timeout=30 + down_s)
+
+
+async def _call(fn, *args):
+    return fn(*args)
+
+
+CONTROL = {"num_cpus": 0, "max_restarts": -1, "max_task_retries": 2, "concurrency_groups": {"query": 8}}
+AssetActor = ray.remote(**CONTROL)(AssetHost)
+SiteActor = ray.remote(**CONTROL)(SiteHost)
+FieldSimActor = ray.remote(num_cpus=0, max_restarts=-1)(FieldSimHost)
+
+
+__all__ = ["AssetActor", "AssetHost", "BessRayError", "FieldSimActor", "FieldSimHost", "SiteActor", "SiteHost",
+           "asset_name", "site_name"]
