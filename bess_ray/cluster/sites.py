@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import threading
 import time
 from collections import deque
@@ -86,9 +87,15 @@ class AssetHost:
         self.last_error: str | None = None
         self.valid_until = 0.0  # after a (re)start nothing is valid: 0 kW until the site commands again
         self.fallbacks = 0
+        self.applied = 0  # commands written to the device (a retried one is not counted again)
         self.reading = None
         self.thread = LoopThread(self.name)
         self.device = adapter(device_url, asset, register_map=register_map, reversion_s=reversion_s)
+        # a (re)started asset first puts its device at 0 kW and refuses the site's first command, so
+        # that the site's state machine sees the restart and waits for good cycles before power
+        self.accepting = False
+        with contextlib.suppress(Exception):
+            self.thread.submit(self.device.write(0.0, f"start/{asset}")).result(timeout=10)
         self.thread.submit(self._watchdog())
 
     async def read(self):
@@ -100,8 +107,13 @@ class AssetHost:
         """Apply one command of the site; an error text if the device did not confirm it."""
         if command_id and command_id == self.last_id:
             return self.last_error  # the same command again (a retried call): not applied twice
+        if not self.accepting:
+            self.accepting = True
+            self.last_id, self.last_error = command_id, "asset actor (re)started: 0 kW until the site has good cycles"
+            return self.last_error
         mw = max(-self.rating, min(self.rating, setpoint_mw))
         error = await self.thread.run(self.device.write(mw, command_id))
+        self.applied += 1
         self.last_id, self.last_mw, self.last_error = command_id, mw, error
         self.valid_until = valid_until
         self.thread.submit(asyncio.to_thread(self.ops.save_state, self.name,
@@ -125,39 +137,37 @@ class AssetHost:
     @ray.method(concurrency_group="query")
     def status(self) -> dict:
         return {"asset": self.asset, "device": self.url, "last_command_id": self.last_id, "last_mw": self.last_mw,
-                "last_error": self.last_error, "valid_until": self.valid_until, "watchdog_fallbacks": self.fallbacks}
+                "last_error": self.last_error, "valid_until": self.valid_until, "watchdog_fallbacks": self.fallbacks,
+                "applied": self.applied}
 
     def close(self) -> None:
         self.thread.submit(self.device.close())
 
 
 class _AssetProxy:
-    """What the control loop sees as a device: the asset actor (or host) behind it."""
+    """What the control loop sees as a device: the asset actor behind it. A call that fails or
+    does not answer within `timeout_s` is a failed read or write, never a stalled cycle."""
 
-    def __init__(self, handle, valid_s: float) -> None:
-        self.handle, self.valid_s = handle, valid_s
+    def __init__(self, handle, valid_s: float, timeout_s: float) -> None:
+        self.handle, self.valid_s, self.timeout_s = handle, valid_s, timeout_s
 
     async def read(self):
-        return await self.handle.read.remote()
+        try:
+            return await asyncio.wait_for(self.handle.read.remote(), self.timeout_s)
+        except (ray.exceptions.RayError, asyncio.TimeoutError) as e:  # every value missing: validation stops it
+            from ..control.measurements import Raw
+
+            return Raw({}, received=time.time(), error=f"asset actor did not answer: {type(e).__name__}")
 
     async def write(self, setpoint_mw: float, command_id: str = "") -> str | None:
         try:
-            return await self.handle.write.remote(setpoint_mw, command_id, time.time() + self.valid_s)
-        except ray.exceptions.RayError as e:
-            return f"asset actor unavailable: {type(e).__name__}"
+            return await asyncio.wait_for(
+                self.handle.write.remote(setpoint_mw, command_id, time.time() + self.valid_s), self.timeout_s)
+        except (ray.exceptions.RayError, asyncio.TimeoutError) as e:
+            return f"asset actor did not answer: {type(e).__name__}"
 
     async def close(self) -> None:
         pass
-
-
-class _SafeProxy(_AssetProxy):
-    async def read(self):
-        try:
-            return await super().read()
-        except ray.exceptions.RayError as e:  # every value missing: validation stops the asset
-            from ..control.measurements import Raw
-
-            return Raw({}, received=time.time(), error=f"asset actor unavailable: {type(e).__name__}")
 
 
 # ----------------------------------------------------------------------------------------- sites
@@ -177,8 +187,9 @@ class SiteHost:
         newest = self.ops.schedule(self.id)
         plan = plan_from_payload(newest["payload"], f"v{newest['version']}") if newest else EMPTY
         if devices is None:
-            devices = [_SafeProxy(ray.get_actor(asset_name(self.id, a), namespace=NAMESPACE),
-                                  self.operation.control.command_valid_s) for a in self.controller.assets]
+            control = self.operation.control
+            devices = [_AssetProxy(ray.get_actor(asset_name(self.id, a), namespace=NAMESPACE), control.command_valid_s,
+                                   0.8 * control.period_s) for a in self.controller.assets]
         self.loop = ControlLoop(self.controller, devices, plan, on_cycle=self._after_cycle)
         self.loop.state = self._restored(saved)
         self.rows: list = []
@@ -353,7 +364,7 @@ class FieldSimHost:
 
     def units(self) -> list[dict]:
         return [{"asset": u.asset, "setpoint_mw": u.plant.setpoint_mw, "power_mw": u.plant.power_mw,
-                 "soc": u.plant.soc} for u in self.sim.units]
+                 "soc": u.plant.soc, "reverted": u.plant.reverted} for u in self.sim.units]
 
     def inject(self, fault: dict) -> str:
         return self.thread.submit(_call(self.sim.inject, fault)).result(timeout=10).kind

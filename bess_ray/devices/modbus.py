@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 
@@ -26,6 +27,10 @@ ALARM_BITS = {"bms_trip": ALARM_BMS_TRIP, "inverter_fault": ALARM_INVERTER_FAULT
 
 class DeviceError(Exception):
     """A device did not answer, answered with an exception, or answered nonsense."""
+
+
+class Waiting(DeviceError):
+    """Not connected, and the next attempt is not due yet (backing off)."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,9 @@ class ModbusDevice:
         self.heartbeat = 0
         self.reconnects = 0
         self.image: dict[int, int] = {}  # the last read's registers
+        # one exchange at a time: a read, a write and a watchdog's write may come at once, and two
+        # concurrent reconnects would close each other's connection
+        self._serial = asyncio.Lock()
 
     @property
     def name(self) -> str:
@@ -60,7 +68,7 @@ class ModbusDevice:
             return
         now = self.clock()
         if now < self.next_attempt:
-            raise DeviceError(f"not connected; next attempt in {self.next_attempt - now:.1f} s")
+            raise Waiting(f"not connected; next attempt in {self.next_attempt - now:.1f} s")
         from pymodbus.client import AsyncModbusTcpClient
 
         self.client = AsyncModbusTcpClient(self.host, port=self.port, timeout=self.timeout_s, retries=0,
@@ -165,6 +173,10 @@ class ModbusDevice:
 
     # -- reading ---------------------------------------------------------------------------------
     async def read(self) -> Raw:
+        async with self._serial:
+            return await self._read()
+
+    async def _read(self) -> Raw:
         try:
             await self._ensure()
             image: dict[int, int] = {}
@@ -174,7 +186,8 @@ class ModbusDevice:
         except Exception as e:
             if not isinstance(e, DeviceError):
                 e = DeviceError(f"{type(e).__name__}: {e}")
-            self._drop()
+            if not isinstance(e, Waiting):  # a call while backing off must not extend the backoff
+                self._drop()
             self.image = {}
             return Raw({}, received=self.clock(), error=str(e))
         self.image = image
@@ -229,6 +242,10 @@ class ModbusDevice:
     # -- writing ---------------------------------------------------------------------------------
     async def write(self, setpoint_mw: float, command_id: str = "") -> str | None:
         """Write a setpoint and read it back; None when the device took it, else why not."""
+        async with self._serial:
+            return await self._write_setpoint(setpoint_mw)
+
+    async def _write_setpoint(self, setpoint_mw: float) -> str | None:
         try:
             await self._ensure()
             a, v = self.addrs["setpoint"], self.map.setpoint
@@ -250,7 +267,8 @@ class ModbusDevice:
                 await self._write(hb.address, sunspec.encode(self.heartbeat, hb.point))
             back = await self._regs(a.address, a.point.size)
         except Exception as e:
-            self._drop()
+            if not isinstance(e, Waiting):
+                self._drop()
             return str(e) if isinstance(e, DeviceError) else f"{type(e).__name__}: {e}"
         if list(back) != regs:
             return f"read back {sunspec.decode(back, a.point)} after writing {raw}"

@@ -232,3 +232,29 @@ def test_a_plain_register_map_reads_a_device_without_scanning():
             finally:
                 await dev.close()
     scenario(run())
+
+
+def test_a_device_polled_every_cycle_reconnects_after_an_outage_longer_than_its_backoff():
+    """Polling faster than the backoff must not keep postponing the next attempt (it once did: the
+    adapter never reconnected while the loop kept asking)."""
+    async def body():
+        from bess_ray.devices.connect import adapter
+
+        sim = FieldSim.of(site())
+        port = free_port()
+        server = await sim.serve_modbus(port=port)
+        device = adapter(f"modbus://127.0.0.1:{port}/1", "b1")
+        assert (await device.read()).error is None
+        await server.shutdown()
+        for _ in range(40):  # 10 s of failed polls every 0.25 s, and concurrent writes: the backoff reaches its cap
+            await asyncio.gather(device.read(), device.write(0.0, "x"))
+            await asyncio.sleep(0.25)
+        server = await sim.serve_modbus(port=port)
+        t0 = time.monotonic()
+        while (await device.read()).error is not None:
+            assert time.monotonic() - t0 < 30, "never reconnected"
+            await asyncio.sleep(0.25)
+        await device.close()
+        await server.shutdown()
+
+    asyncio.run(body())
