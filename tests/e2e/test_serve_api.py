@@ -42,6 +42,11 @@ NEEDED = {
     ("GET", "/v1/{kind}"): "viewer", ("GET", "/v1/{kind}/{job_id}"): "viewer",
     ("GET", "/v1/{kind}/{job_id}/result"): "viewer", ("GET", "/v1/{kind}/{job_id}/files"): "viewer",
     ("GET", "/v1/{kind}/{job_id}/files/{path}"): "viewer", ("DELETE", "/v1/{kind}/{job_id}"): "analyst",
+    ("GET", "/v1/sites"): "viewer", ("GET", "/v1/sites/{site}"): "viewer",
+    ("POST", "/v1/sites/{site}/stop"): "operator", ("POST", "/v1/sites/{site}/resume"): "operator",
+    ("POST", "/v1/sites/{site}/ack"): "operator", ("POST", "/v1/sites/{site}/schedule"): "operator",
+    ("GET", "/v1/sites/{site}/schedule"): "viewer", ("GET", "/v1/sites/{site}/events"): "viewer",
+    ("GET", "/v1/sites/{site}/telemetry"): "viewer",
 }
 PUBLIC = {("GET", "/healthz")}
 
@@ -51,7 +56,7 @@ def test_auth_matrix_every_role_against_every_endpoint(api):
     routes = {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops}
     assert routes == set(NEEDED) | PUBLIC, routes ^ (set(NEEDED) | PUBLIC)
     for (method, template), needed in NEEDED.items():
-        path = template.format(name="none_such", kind="sweeps", job_id="sw_none", path="summary.json")
+        path = template.format(name="none_such", kind="sweeps", job_id="sw_none", path="summary.json", site="none_such")
         assert call(api, method, path, {})[0] == 401, path
         assert call(api, method, path, {}, token="bessray_00000000_forged")[0] == 401, path
         for role in ROLES:
