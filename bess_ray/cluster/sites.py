@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import os
 import threading
 import time
 from collections import deque
@@ -138,7 +139,7 @@ class AssetHost:
     def status(self) -> dict:
         return {"asset": self.asset, "device": self.url, "last_command_id": self.last_id, "last_mw": self.last_mw,
                 "last_error": self.last_error, "valid_until": self.valid_until, "watchdog_fallbacks": self.fallbacks,
-                "applied": self.applied}
+                "applied": self.applied, "pid": os.getpid()}
 
     def close(self) -> None:
         self.thread.submit(self.device.close())
@@ -319,11 +320,21 @@ class SiteHost:
         modes = [x["state"] for x in assets]
         state = ("STOPPED" if self.stopped else next((m for m in ("EMERGENCY_STOP", "FAULT") if m in modes), None)
                  or ("RUNNING" if any(m in ("RUNNING", "DERATED") for m in modes) else modes[0]))
-        return {"site": self.id, "state": state, "stopped": self.stopped,
+        return {"site": self.id, "state": state, "stopped": self.stopped, "pid": os.getpid(),
                 "schedule_version": self.loop.plan.version or None, "cycle": snap.cycle if snap else 0,
                 "time": iso(snap.t) if snap else None, "frequency_hz": snap.frequency_hz if snap else None,
                 "wishes": _wishes(snap.wishes) if snap else None, "assets": assets,
                 "timing": {k: (round(v, 3) if isinstance(v, float) and v == v else v) for k, v in timing.items()}}
+
+    @ray.method(concurrency_group="query")
+    def timing(self, reset: bool = False) -> dict:
+        """The loop's lateness and missed cycles since the last reset."""
+        summary = self.loop.timing.summary()
+        if reset:
+            from ..control.loop import Timing
+
+            self.loop.timing = Timing()
+        return summary
 
     @ray.method(concurrency_group="query")
     def schedule(self, version: int | None = None) -> dict | None:

@@ -40,6 +40,7 @@ class AssetStatus(BaseModel):
 
 class SiteStatus(BaseModel):
     site: str
+    pid: int = Field(description="the site actor's process")
     state: str = Field(description="STOPPED (operator), EMERGENCY_STOP, FAULT, RUNNING, or the assets' mode")
     stopped: dict | None = Field(description="the operator stop in force: reason, by, since")
     schedule_version: str | None
