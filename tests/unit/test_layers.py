@@ -106,7 +106,7 @@ def test_the_planning_core_reaches_neither_the_shell_nor_ray():
 
 
 # the control pipeline proper: pure functions of (state, inputs, now); loop.py and replay.py are its shell
-PIPELINE = {"measurements", "states", "reserves", "resolution", "limits", "schedules", "pipeline"}
+PIPELINE = {"measurements", "states", "reserves", "resolution", "limits", "schedules", "site_schedules", "pipeline"}
 IO = {"asyncio", "socket", "time", "threading", "subprocess", "random", "pathlib", "json", "sqlite3"}
 
 
