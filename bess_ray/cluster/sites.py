@@ -308,14 +308,14 @@ class SiteHost:
             s = state.assets[i]
             out = {"id": a, "state": s.mode.mode.value, "reason": s.mode.reason, "stop": s.stop, "estop": s.estop,
                    "power_mw": None, "soc_frac": None, "command_mw": None, "reasons": [], "decided_by": None,
-                   "alarms": None, "allowed_mw": [0.0, 0.0]}
+                   "alarms": None, "allowed_mw": [0.0, 0.0], "measured": "no cycle yet"}
             if snap is not None:
                 r, c = snap.readings[i], snap.commands[i]
                 limits = next((st for st in c.steps if st.layer == "limits"), None)
                 out.update(power_mw=r["power_mw"].value, soc_frac=r["soc"].value, command_mw=c.setpoint_mw,
                            reasons=list(c.reasons), decided_by=c.decided_by, alarms=r["alarms"].value,
                            allowed_mw=[limits.lo, limits.hi] if limits else [0.0, 0.0],
-                           measured=r.problems(("power_mw", "soc")) or "valid")
+                           measured="; ".join(r.problems()) or "valid")
             assets.append(out)
         modes = [x["state"] for x in assets]
         state = ("STOPPED" if self.stopped else next((m for m in ("EMERGENCY_STOP", "FAULT") if m in modes), None)

@@ -31,7 +31,8 @@ class Timing:
 
     def summary(self) -> dict:
         def pct(xs, q):
-            return sorted(xs)[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
+            xs = sorted(xs)  # one copy: the loop may append meanwhile (queries run on other threads)
+            return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
         return {"cycles": len(self.lateness_s), "missed": self.missed,
                 "lateness_p50_ms": 1000 * pct(self.lateness_s, 0.5), "lateness_p99_ms": 1000 * pct(self.lateness_s, 0.99),
                 "read_to_write_p50_ms": 1000 * pct(self.read_to_write_s, 0.5),

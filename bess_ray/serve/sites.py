@@ -34,6 +34,7 @@ class AssetStatus(BaseModel):
     reasons: list[str]
     alarms: float | None
     allowed_mw: list[float] = Field(description="the range the limits allowed [lo, hi]")
+    measured: str = Field(description="valid, or what is wrong with this cycle's measurements")
     stop: str | None
     estop: str | None
 

@@ -139,3 +139,36 @@ def test_fieldsim_help_says_it_is_a_test_tool():
     r = cli("fieldsim", "--help")
     assert r.returncode == 0 and "TEST TOOL" in r.stdout and "no credentials" in r.stdout
     assert sunspec.point(704, "WSetRvrtTms").offset == 31  # the offsets come from the official definitions
+
+
+def test_operate_with_sim_runs_todays_plan_behind_the_api_and_stops_the_site_at_the_end(tmp_path):
+    """The README's live-site command: its own Ray, the simulator, the actors and the API; the demo
+    schedule moves the battery within the first minute; at the end the site is stopped (0 kW)."""
+    from tests.api_client import call
+
+    env = {**os.environ, "BESS_RAY_HOME": str(tmp_path / "home")}
+    key = subprocess.run([sys.executable, "-m", "bess_ray.cli", "keys", "create", "--role", "viewer"],
+                         capture_output=True, text=True, env=env, check=True).stdout.strip()
+    http, modbus = free_port(), free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "bess_ray.cli", "operate", str(ROOT / "configs" / "operations" /
+                             "de_lu_1mw_2mwh_sim.yaml"), "--sim", "--sim-modbus-port", str(modbus), "--port",
+                             str(http), "--seconds", "60"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, cwd=ROOT, env=env)
+    api = {"url": f"http://127.0.0.1:{http}", "tokens": {"viewer": key}}
+    try:
+        deadline, status = time.time() + 120, None
+        while time.time() < deadline:
+            try:
+                code, status = call(api, "GET", "/v1/sites/de_lu_1mw_2mwh", role="viewer")
+                if code == 200 and status["assets"][0]["state"] == "RUNNING" and status["assets"][0]["command_mw"]:
+                    break
+            except (OSError, ValueError):  # not listening yet, or Serve's proxy answering before the app is up
+                pass
+            time.sleep(1)
+        assert status and status["schedule_version"] == "v1", status
+        out, _ = proc.communicate(timeout=180)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, out[-3000:]
+    assert "schedule v1 (demo: today's plan on DE-LU 2023 prices)" in out
+    assert "actors site:de_lu_1mw_2mwh and asset:de_lu_1mw_2mwh/bess1 in namespace bess" in out

@@ -140,6 +140,23 @@ def test_a_cut_connection_stops_the_asset_and_it_recovers(live):
     until("resumed after the connection came back", lambda: abs(device(live)["power_mw"] - 0.5) < 0.01, timeout=60)
 
 
+def test_operator_stop_survives_an_asset_restart_and_a_cut_connection(live):
+    ray = live["ray"]
+    until("running", lambda: abs(device(live)["power_mw"] - 0.5) < 0.01)
+    ray.get(live["site"].stop.remote("stop through the failures", "pytest"))
+    until("0 kW", lambda: device(live)["setpoint_mw"] == 0.0, timeout=10)
+    asset = ray.get_actor(asset_name(live["op"].site.id, "bess1"), namespace=NAMESPACE)
+    ray.kill(asset, no_restart=False)
+    until("the asset back and read", lambda: status(live)["assets"][0].get("measured") == "valid", timeout=60)
+    ray.get(live["sim"].drop_connections.remote(down_s=2))
+    until("the connection back", lambda: status(live)["assets"][0].get("measured") == "valid", timeout=60)
+    time.sleep(4)  # several cycles with good data: a stop must still hold
+    s = status(live)
+    assert s["stopped"]["reason"] == "stop through the failures" and device(live)["setpoint_mw"] == 0.0
+    ray.get(live["site"].resume.remote("pytest"))
+    until("power after resume", lambda: abs(device(live)["power_mw"] - 0.5) < 0.01, timeout=30)
+
+
 def test_telemetry_and_events_are_in_the_store(live):
     from datetime import datetime, timedelta, timezone
 
