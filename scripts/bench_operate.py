@@ -24,12 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlog import recorded  # noqa: E402
 
 from bess_ray.cluster.launch import start_site, stop_site  # noqa: E402
-from bess_ray.cluster.sites import LoopThread  # noqa: E402
 from bess_ray.config import Site  # noqa: E402
 from bess_ray.control.settings import Operation  # noqa: E402
 from bess_ray.control.site_schedules import iso  # noqa: E402
-from bess_ray.devices.fieldsim.run import FieldSim  # noqa: E402
-from bess_ray.operate import free_port  # noqa: E402
+from bess_ray.devices.fieldsim.run import FieldSims  # noqa: E402
 
 SETPOINT = 0.5
 
@@ -44,26 +42,6 @@ def operation(k: int) -> Operation:
 def schedule() -> dict:
     t0 = time.time() // 900 * 900
     return {"timestamps": [iso(t0 + 900 * i) for i in range(12)], "net_mw": [2 * SETPOINT] * 12}
-
-
-class Sims:
-    """Every site's field simulator, served over Modbus TCP from one thread of this process."""
-
-    def __init__(self, operations) -> None:
-        self.thread = LoopThread("fieldsims")
-        self.sims, self.ports = [], []
-        for op in operations:
-            sim, port = FieldSim.of(op.site), free_port()
-            self.thread.submit(sim.serve_modbus("127.0.0.1", port)).result(timeout=30)
-            self.thread.submit(sim.run_physics())
-            self.sims.append(sim)
-            self.ports.append(port)
-
-    def setpoint(self, k: int, unit: int = 0) -> float:
-        return self.sims[k].units[unit].plant.setpoint_mw
-
-    def power(self, k: int, unit: int = 0) -> float:
-        return self.sims[k].units[unit].plant.power_mw
 
 
 def until(check, timeout: float, every: float = 0.005) -> float | None:
@@ -130,13 +108,13 @@ def uss_mb(pid: int) -> float:
 
 def run(n: int, seconds: float, store: str) -> dict:
     operations = [operation(k) for k in range(n)]
-    sims = Sims(operations)
+    sims = FieldSims([op.site for op in operations])
     t0 = time.perf_counter()
     handles = [start_site(op, store=store, sim_port=port, telemetry_s=5.0) for op, port in zip(operations, sims.ports)]
     started = time.perf_counter() - t0
     sites = [h["site"] for h in handles]
     ray.get([s.set_schedule.remote(schedule(), "bench", "bench") for s in sites])
-    assert until(lambda: all(abs(sims.power(k) - SETPOINT) < 0.01 for k in range(n)), 60), "sites did not start"
+    assert until(lambda: all(abs(sims.plant(k).power_mw - SETPOINT) < 0.01 for k in range(n)), 60), "sites did not start"
     out = {"sites": n, "start_s": started}
     for name, queries, load in (("idle", False, False), ("status queries", True, False),
                                 ("queries + 2 cores of LP solves", True, True)):
@@ -153,16 +131,16 @@ def reaction(r: dict, repeats: int) -> dict:
     sims, site = r["sims"], r["handles"][0]["site"]
 
     def running():
-        return sims.setpoint(0) == SETPOINT and abs(sims.power(0) - SETPOINT) < 0.01
+        return sims.plant(0).setpoint_mw == SETPOINT and abs(sims.plant(0).power_mw - SETPOINT) < 0.01
 
     stops = []
     for _ in range(repeats):
         assert until(running, 60) is not None, "not running"
         t0 = time.perf_counter()
         ray.get(site.stop.remote("bench", "bench"))
-        assert until(lambda: sims.setpoint(0) == 0.0, 10) is not None, "the stop never reached the device"
+        assert until(lambda: sims.plant(0).setpoint_mw == 0.0, 10) is not None, "the stop never reached the device"
         stops.append(time.perf_counter() - t0)  # from the operator's call, as the operator sees it
-        until(lambda: abs(sims.power(0)) < 0.01, 10)
+        until(lambda: abs(sims.plant(0).power_mw) < 0.01, 10)
         ray.get(site.resume.remote("bench"))
     out = {"stop_s": stops}
     for what in ("site", "asset"):
@@ -170,7 +148,7 @@ def reaction(r: dict, repeats: int) -> dict:
         victim = site if what == "site" else r["handles"][0]["assets"][0]
         t0 = time.perf_counter()
         ray.kill(victim, no_restart=False)
-        until(lambda: sims.setpoint(0) == 0.0, 30)
+        until(lambda: sims.plant(0).setpoint_mw == 0.0, 30)
         zero = time.perf_counter() - t0
         back = until(running, 120)
         out[what] = (zero, None if back is None else time.perf_counter() - t0)

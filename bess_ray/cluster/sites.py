@@ -20,22 +20,20 @@ for, or delay, a cycle.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import os
-import threading
 import time
 from collections import deque
 
 import ray
 
-from ..control.loop import ControlLoop
+from ..control.loop import ControlLoop, LoopThread
 from ..control.pipeline import AssetState, Controller, OperatorAction, SiteState
 from ..control.schedules import EMPTY, Plan
 from ..control.settings import Operation
 from ..control.site_schedules import check, iso, plan_from_payload, revise, to_payload
 from ..control.states import AssetMode, Mode
-from ..errors import BessRayError, DataError
+from ..errors import DataError
 from ..store.operations import OperationsStore
 
 NAMESPACE = "bess"
@@ -48,25 +46,6 @@ def site_name(site: str) -> str:
 
 def asset_name(site: str, asset: str) -> str:
     return f"asset:{site}/{asset}"
-
-
-class LoopThread:
-    """An asyncio event loop on a thread of its own: what a control loop or a device runs on."""
-
-    def __init__(self, name: str) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
-        self.thread.start()
-
-    def submit(self, coro) -> concurrent.futures.Future:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop)
-
-    async def run(self, coro):
-        """Await `coro` on this thread's loop from another loop."""
-        return await asyncio.wrap_future(self.submit(coro))
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
 
 
 # ---------------------------------------------------------------------------------------- assets
@@ -175,7 +154,7 @@ class _AssetProxy:
 class SiteHost:
     """One site's control loop, schedule, operator actions, telemetry and persisted state."""
 
-    def __init__(self, operation: dict, *, store: str | None = None, telemetry_s: float = 5.0, devices=None) -> None:
+    def __init__(self, operation: dict, *, store: str | None = None, telemetry_s: float = 5.0) -> None:
         self.operation = Operation.model_validate(operation)
         self.controller = Controller.of(self.operation)
         self.id = self.operation.site.id
@@ -187,10 +166,9 @@ class SiteHost:
         self.stopped = saved.get("stopped")
         newest = self.ops.schedule(self.id)
         plan = plan_from_payload(newest["payload"], f"v{newest['version']}") if newest else EMPTY
-        if devices is None:
-            control = self.operation.control
-            devices = [_AssetProxy(ray.get_actor(asset_name(self.id, a), namespace=NAMESPACE), control.command_valid_s,
-                                   0.8 * control.period_s) for a in self.controller.assets]
+        control = self.operation.control
+        devices = [_AssetProxy(ray.get_actor(asset_name(self.id, a), namespace=NAMESPACE), control.command_valid_s,
+                               0.8 * control.period_s) for a in self.controller.assets]
         self.loop = ControlLoop(self.controller, devices, plan, on_cycle=self._after_cycle)
         self.loop.state = self._restored(saved)
         self.rows: list = []
@@ -288,7 +266,7 @@ class SiteHost:
         site = self.operation.site
         check(new, import_mw=site.poi.import_mw, export_mw=site.poi.export_mw,
               rated_mw=sum(max(b.charge_mw, b.discharge_mw) for b in site.batteries),
-              products={p for p in site.markets.products if p not in ("da", "id")} | set(_reserve_products(site)),
+              products=set(_reserve_products(site)),
               now=now)
         merged = revise(self.loop.plan, new, now, "")
         version = self.ops.add_schedule(self.id, to_payload(merged), source, by)
@@ -402,5 +380,5 @@ SiteActor = ray.remote(**CONTROL)(SiteHost)
 FieldSimActor = ray.remote(num_cpus=0, max_restarts=-1)(FieldSimHost)
 
 
-__all__ = ["AssetActor", "AssetHost", "BessRayError", "FieldSimActor", "FieldSimHost", "SiteActor", "SiteHost",
+__all__ = ["AssetActor", "AssetHost", "FieldSimActor", "FieldSimHost", "SiteActor", "SiteHost",
            "asset_name", "site_name"]

@@ -5,11 +5,16 @@ pipeline, write every command at once (each read back by its adapter), record. A
 skips the deadlines it missed (counted) rather than bunching them. Devices are anything with
 `async read() -> Raw`, `async write(mw, command_id) -> error | None` and `async close()`; the loop
 never imports an adapter.
+
+`LoopThread` gives a loop (or a device) an event loop on a thread of its own, so that what else
+runs in the process (Ray's calls, queries) never delays a cycle.
 """
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import math
+import threading
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -100,3 +105,22 @@ class ControlLoop:
         await asyncio.gather(*(d.close() for d in self.devices), return_exceptions=True)
         if self.recorder is not None:
             self.recorder.close()
+
+
+class LoopThread:
+    """An asyncio event loop on a thread of its own: what a control loop or a device runs on."""
+
+    def __init__(self, name: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
+        self.thread.start()
+
+    def submit(self, coro) -> concurrent.futures.Future:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    async def run(self, coro):
+        """Await `coro` on this thread's loop from another loop."""
+        return await asyncio.wrap_future(self.submit(coro))
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)

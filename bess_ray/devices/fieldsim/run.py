@@ -128,3 +128,28 @@ class FieldSim:
         await server.serve_forever(background=True)
         log.info("field simulator: Modbus TCP on %s:%d, unit ids 1..%d", host, port, len(self.units))
         return server
+
+
+class FieldSims:
+    """Several sites' simulators served over Modbus TCP from one thread of this process (benchmarks
+    and tests: their plants can be read directly, without a wire)."""
+
+    def __init__(self, sites, host: str = "127.0.0.1") -> None:
+        import socket
+
+        from ...control.loop import LoopThread
+
+        self.thread = LoopThread("fieldsims")
+        self.sims, self.ports = [], []
+        for site in sites:
+            with socket.socket() as s:
+                s.bind((host, 0))
+                port = s.getsockname()[1]
+            sim = FieldSim.of(site)
+            self.thread.submit(sim.serve_modbus(host, port)).result(timeout=30)
+            self.thread.submit(sim.run_physics())
+            self.sims.append(sim)
+            self.ports.append(port)
+
+    def plant(self, k: int, unit: int = 0):
+        return self.sims[k].units[unit].plant
