@@ -94,8 +94,8 @@ def test_the_previous_version_on_postgresql_moves_on_with_its_records(postgres_u
     key = "bessray_00c0ffee_secret"
     db.execute("INSERT INTO api_keys (id, name, role, sha256, created_utc) VALUES ('00c0ffee', '', 'viewer', ?, 'x')",
                (_digest(key),))
-    with pytest.raises(Exception, match="points"):
-        db.rows("SELECT * FROM points")
+    with pytest.raises(Exception, match="control_state"):  # the latest migration's table
+        db.rows("SELECT * FROM control_state")
     assert migrate(db) == [LATEST]
     store = open_store(postgres_url)
     assert KeyStore(store).verify(key)["role"] == "viewer"
