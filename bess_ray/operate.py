@@ -31,16 +31,8 @@ def devices_for(operation, device: str | None, sim_port: int | None = None) -> l
     or each asset's own from the operations file. For modbus:// without a unit, units count 1, 2, ..."""
     from .devices.connect import adapter
 
-    out = []
-    for i, b in enumerate(operation.batteries):
-        cfg = operation.asset(b.id)
-        url = device or cfg.device
-        if url == "sim":
-            url = f"modbus://127.0.0.1:{sim_port}/{i + 1}"
-        elif url.startswith("modbus://") and url.rstrip("/").count("/") == 2:
-            url = f"{url.rstrip('/')}/{i + 1}"
-        out.append(adapter(url, b.id, register_map=cfg.register_map, reversion_s=operation.control.reversion_s))
-    return out
+    return [adapter(url, b.id, register_map=operation.asset(b.id).register_map, reversion_s=operation.control.reversion_s)
+            for b, url in zip(operation.batteries, operation.device_urls(device, sim_port))]
 
 
 async def control(path: str, device: str | None = None, schedule: str | None = None, cycles: int | None = None,

@@ -9,22 +9,6 @@ from ..control.settings import Operation
 from .sites import NAMESPACE, AssetActor, FieldSimActor, SiteActor, asset_name, site_name
 
 
-def device_urls(operation: Operation, sim_port: int | None) -> list[str]:
-    """Each battery's device: with `sim_port`, unit i+1 of the field simulator there for every
-    battery; else its own (`device: sim` then needs the simulator)."""
-    from ..errors import ConfigError
-
-    urls = []
-    for i, b in enumerate(operation.batteries):
-        url = operation.asset(b.id).device
-        if sim_port is not None:
-            url = f"modbus://127.0.0.1:{sim_port}/{i + 1}"
-        elif url == "sim":
-            raise ConfigError(f"assets.{b.id}.device: sim needs the field simulator: bess-ray operate --sim")
-        urls.append(url)
-    return urls
-
-
 def start_simulator(operation: Operation, port: int):
     """The site's field simulator as an actor, serving Modbus TCP on `port`."""
     name = f"fieldsim:{operation.site.id}"
@@ -41,7 +25,8 @@ def start_site(operation: Operation, *, store: str | None = None, sim_port: int 
     lifetime = {"lifetime": "detached"} if detached else {}
     site = operation.site
     assets = []
-    for b, url in zip(operation.batteries, device_urls(operation, sim_port)):
+    # with the simulator every battery is on it; else each on its own device
+    for b, url in zip(operation.batteries, operation.device_urls("sim" if sim_port is not None else None, sim_port)):
         cfg = operation.asset(b.id)
         assets.append(AssetActor.options(name=asset_name(site.id, b.id), namespace=NAMESPACE, get_if_exists=True,
                                          **lifetime).remote(
@@ -74,7 +59,9 @@ def stop_site(site: str, assets: list[str], wait_s: float = 5.0) -> None:
     if handle is not None:
         try:
             ray.get(handle.stop.remote("site shut down", "bess-ray"), timeout=wait_s)
-            time.sleep(min(wait_s, 1.5))
+            end = time.time() + wait_s  # until a cycle has commanded 0 kW to every asset
+            while time.time() < end and any(a["command_mw"] != 0.0 for a in ray.get(handle.status.remote())["assets"]):
+                time.sleep(0.1)
         except (ray.exceptions.RayError, TimeoutError):
             pass
         ray.kill(handle, no_restart=True)

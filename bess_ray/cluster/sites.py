@@ -20,6 +20,7 @@ for, or delay, a cycle.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import os
 import time
@@ -68,7 +69,7 @@ class AssetHost:
         self.valid_until = 0.0  # after a (re)start nothing is valid: 0 kW until the site commands again
         self.fallbacks = 0
         self.applied = 0  # commands written to the device (a retried one is not counted again)
-        self.reading = None
+        self.zero_confirmed = False  # the watchdog's 0 kW was taken by the device (until the next command)
         self.thread = LoopThread(self.name)
         self.device = adapter(device_url, asset, register_map=register_map, reversion_s=reversion_s)
         # a (re)started asset first puts its device at 0 kW and refuses the site's first command, so
@@ -80,8 +81,7 @@ class AssetHost:
 
     async def read(self):
         """The device's measurements now (a `control.measurements.Raw`)."""
-        self.reading = await self.thread.run(self.device.read())
-        return self.reading
+        return await self.thread.run(self.device.read())
 
     async def write(self, setpoint_mw: float, command_id: str, valid_until: float) -> str | None:
         """Apply one command of the site; an error text if the device did not confirm it."""
@@ -95,6 +95,7 @@ class AssetHost:
         error = await self.thread.run(self.device.write(mw, command_id))
         self.applied += 1
         self.last_id, self.last_mw, self.last_error = command_id, mw, error
+        self.zero_confirmed = False
         self.valid_until = valid_until
         self.thread.submit(asyncio.to_thread(self.ops.save_state, self.name,
                                              {"command_id": command_id, "mw": mw, "t": time.time()}))
@@ -104,8 +105,7 @@ class AssetHost:
         """0 kW when no valid command has come: the site loop is gone, late or cut off."""
         while True:
             await asyncio.sleep(self.period)
-            if time.time() > self.valid_until and (self.last_mw != 0.0 or self.last_id is None
-                                                   or not str(self.last_id).startswith("watchdog")):
+            if time.time() > self.valid_until and not self.zero_confirmed:  # again each period until taken
                 self.fallbacks += 1
                 command_id = f"watchdog/{self.asset}/{self.fallbacks}"
                 try:
@@ -113,6 +113,7 @@ class AssetHost:
                 except Exception as e:  # noqa: BLE001 - the device's own reversion is the backstop
                     self.last_error = f"{type(e).__name__}: {e}"
                 self.last_id, self.last_mw = command_id, 0.0
+                self.zero_confirmed = self.last_error is None
 
     @ray.method(concurrency_group="query")
     def status(self) -> dict:
@@ -164,6 +165,9 @@ class SiteHost:
         self.telemetry_s = telemetry_s
         saved = self.ops.load_state(self.name) or {}
         self.stopped = saved.get("stopped")
+        # every store write of this site, in order and off the loop's thread: a cycle's save can
+        # never land after (and undo) an operator's
+        self.writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=f"{self.name} store")
         newest = self.ops.schedule(self.id)
         plan = plan_from_payload(newest["payload"], f"v{newest['version']}") if newest else EMPTY
         control = self.operation.control
@@ -182,30 +186,30 @@ class SiteHost:
         self.thread.submit(self.loop.run())
 
     def _restored(self, saved: dict) -> SiteState:
-        """The persisted safety state on a fresh loop: latched modes and operator intents stay; any
-        other mode starts from OFFLINE, so power waits for fresh valid measurements."""
+        """The persisted safety state on a fresh loop: the operator stop (site-wide, its one record)
+        and latched modes stay; any other mode starts from OFFLINE, so power waits for fresh valid
+        measurements. (The schedule is the newest stored version.)"""
+        stop = f"operator stop: {self.stopped['reason']}" if self.stopped else None
         assets = []
         for a in self.controller.assets:
             s = (saved.get("assets") or {}).get(a, {})
             mode = Mode(s.get("mode", "OFFLINE"))
             restored = AssetMode(mode, s.get("reason", "")) if mode in LATCHED else AssetMode(Mode.OFFLINE, "restarted")
-            assets.append(AssetState(mode=restored, stop=s.get("stop"), estop=s.get("estop"),
-                                     maintenance=s.get("maintenance")))
+            assets.append(AssetState(mode=restored, stop=stop, estop=s.get("estop"), maintenance=s.get("maintenance")))
         return SiteState(assets=tuple(assets))
 
     def _safety(self) -> dict:
-        state = self.loop.state
-        return {"stopped": self.stopped, "schedule_version": self.loop.plan.version,
-                "assets": {a: {"mode": s.mode.mode.value, "reason": s.mode.reason, "stop": s.stop, "estop": s.estop,
+        return {"stopped": self.stopped,
+                "assets": {a: {"mode": s.mode.mode.value, "reason": s.mode.reason, "estop": s.estop,
                                "maintenance": s.maintenance}
-                           for a, s in zip(self.controller.assets, state.assets)}}
+                           for a, s in zip(self.controller.assets, self.loop.state.assets)}}
 
     def _persist(self) -> None:
-        """Save the safety state if it changed (on the loop's thread; the write itself off it)."""
+        """Save the safety state if it changed (checked on the loop's thread, written on the writer's)."""
         safety = self._safety()
         if safety != self.saved:
             self.saved = safety
-            asyncio.get_running_loop().run_in_executor(None, self.ops.save_state, self.name, safety)
+            self.writer.submit(self.ops.save_state, self.name, safety)
 
     def _event(self, asset: str | None, kind: str, text: str) -> None:
         self.events.append((time.time(), asset, kind, text))
@@ -224,7 +228,7 @@ class SiteHost:
             self.last_flush = time.time()
             rows, self.rows = self.rows, []
             events = [self.events.popleft() for _ in range(len(self.events))]
-            asyncio.get_running_loop().run_in_executor(None, self._flush, rows, events)
+            self.writer.submit(self._flush, rows, events)
 
     def _flush(self, rows, events) -> None:
         self.ops.write_telemetry(self.id, rows)
@@ -237,17 +241,14 @@ class SiteHost:
             raise DataError("stop: give a reason")
         self.stopped = {"reason": reason, "by": by, "since": iso(time.time())}
         self.loop.act(OperatorAction("stop", None, reason))
-        # persisted at once, before the cycle acts on it: a restart in between still stops
-        self.ops.save_state(self.name, {**self._safety(), "assets": {
-            a: {**s, "stop": f"operator stop: {reason}"} for a, s in self._safety()["assets"].items()}})
+        self.writer.submit(self.ops.save_state, self.name, self._safety()).result()  # kept before we answer
         self._event(None, "stop", f"operator stop by {by or 'unknown'}: {reason}")
         return self.status()
 
     def resume(self, by: str | None = None) -> dict:
         self.stopped = None
         self.loop.act(OperatorAction("start", None, "resume"))
-        self.ops.save_state(self.name, {**self._safety(), "stopped": None, "assets": {
-            a: {**s, "stop": None} for a, s in self._safety()["assets"].items()}})
+        self.writer.submit(self.ops.save_state, self.name, self._safety()).result()
         self._event(None, "resume", f"resumed by {by or 'unknown'}")
         return self.status()
 
@@ -269,10 +270,11 @@ class SiteHost:
               products=set(_reserve_products(site)),
               now=now)
         merged = revise(self.loop.plan, new, now, "")
-        version = self.ops.add_schedule(self.id, to_payload(merged), source, by)
+        stored = to_payload(merged)
+        version = self.ops.add_schedule(self.id, stored, source, by)
         self.loop.plan = Plan(merged.layers, merged.reserves, f"v{version}")
         self._event(None, "schedule", f"schedule v{version} from {source} by {by or 'unknown'}")
-        return {"site": self.id, "version": version, "source": source, "intervals": len(to_payload(merged)["timestamps"])}
+        return {"site": self.id, "version": version, "source": source, "intervals": len(stored["timestamps"])}
 
     # -------------------------------------------------------------------------------- queries
     @ray.method(concurrency_group="query")
@@ -296,9 +298,9 @@ class SiteHost:
                            measured="; ".join(r.problems()) or "valid")
             assets.append(out)
         modes = [x["state"] for x in assets]
-        state = ("STOPPED" if self.stopped else next((m for m in ("EMERGENCY_STOP", "FAULT") if m in modes), None)
-                 or ("RUNNING" if any(m in ("RUNNING", "DERATED") for m in modes) else modes[0]))
-        return {"site": self.id, "state": state, "stopped": self.stopped, "pid": os.getpid(),
+        site_state = ("STOPPED" if self.stopped else next((m for m in ("EMERGENCY_STOP", "FAULT") if m in modes), None)
+                      or ("RUNNING" if any(m in ("RUNNING", "DERATED") for m in modes) else modes[0]))
+        return {"site": self.id, "state": site_state, "stopped": self.stopped, "pid": os.getpid(),
                 "schedule_version": self.loop.plan.version or None, "cycle": snap.cycle if snap else 0,
                 "time": iso(snap.t) if snap else None, "frequency_hz": snap.frequency_hz if snap else None,
                 "wishes": _wishes(snap.wishes) if snap else None, "assets": assets,
@@ -317,10 +319,6 @@ class SiteHost:
     @ray.method(concurrency_group="query")
     def schedule(self, version: int | None = None) -> dict | None:
         return self.ops.schedule(self.id, version)
-
-    @ray.method(concurrency_group="query")
-    def events_between(self, start: str, end: str, limit: int = 1000) -> list[dict]:
-        return self.ops.events(self.id, start, end, limit)
 
     def close(self) -> None:
         self.thread.submit(self.loop.close())

@@ -76,6 +76,21 @@ class Operation(StrictModel):
     def asset(self, asset_id: str) -> AssetControl:
         return self.assets.get(asset_id, AssetControl())
 
+    def device_urls(self, device: str | None = None, sim_port: int | None = None) -> list[str]:
+        """Each battery's device URL: `device` for all (else each asset's own); `sim` is unit i+1 of
+        the field simulator on `sim_port`, and modbus://HOST:PORT without a unit counts units 1, 2, ..."""
+        urls = []
+        for i, b in enumerate(self.batteries):
+            url = device or self.asset(b.id).device
+            if url == "sim":
+                if sim_port is None:
+                    raise ConfigError(f"assets.{b.id}.device: sim needs the field simulator (--sim)")
+                url = f"modbus://127.0.0.1:{sim_port}/{i + 1}"
+            elif url.startswith("modbus://") and url.rstrip("/").count("/") == 2:
+                url = f"{url.rstrip('/')}/{i + 1}"
+            urls.append(url)
+        return urls
+
     def ramp_mw_per_s(self, battery: Battery) -> float:
         ramp = self.asset(battery.id).ramp_mw_per_s
         return ramp if ramp is not None else 0.2 * max(battery.charge_mw, battery.discharge_mw)
