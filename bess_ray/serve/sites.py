@@ -11,10 +11,12 @@ import asyncio
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import ray
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
+from ..cluster.launch import live_sites, site_handle
 from ..errors import BessRayError
 from .auth import role as _role
 
@@ -73,19 +75,16 @@ def _who(key: dict) -> str:
 
 
 async def _site(site: str):
-    import ray
-
-    from ..cluster.launch import live_sites, site_handle
-
+    """The live site's actor, or 404 naming the live ones."""
     handle = await asyncio.to_thread(site_handle, site)
     if handle is None:
         known = await asyncio.to_thread(live_sites)
         raise HTTPException(404, f"unknown site {site!r}; live sites: {', '.join(known) or 'none'}")
-    return handle, ray
+    return handle
 
 
 async def _call(site: str, method: str, *args):
-    handle, ray = await _site(site)
+    handle = await _site(site)
     try:
         return await getattr(handle, method).remote(*args)
     except ray.exceptions.RayTaskError as e:
@@ -113,8 +112,6 @@ def _window(start: str | None, end: str | None, hours: float) -> tuple[datetime,
 @router.get("/v1/sites", response_model=list[SiteStatus])
 async def list_sites(key: dict = Depends(_role("viewer"))) -> list[dict]:
     """Every live site with its status."""
-    from ..cluster.launch import live_sites
-
     names = await asyncio.to_thread(live_sites)
     found = await asyncio.gather(*(_call(n, "status") for n in names), return_exceptions=True)
     return [s for s in found if isinstance(s, dict)]

@@ -61,10 +61,6 @@ class OperationsStore:
         row["payload"] = json.loads(row["payload"])
         return row
 
-    def schedules(self, site: str) -> list[dict]:
-        return self.db.rows("SELECT site, version, created_utc, source, author FROM site_schedules WHERE site = ? "
-                            "ORDER BY version DESC", (site,))
-
     # ----------------------------------------------------------------------------------- events
     def add_events(self, site: str, events: list[tuple[float, str | None, str, str]]) -> None:
         """Append (time, asset, kind, text) events of a site in one transaction."""
