@@ -19,13 +19,17 @@ from typing import Literal
 
 from .limits import Rating, envelope, poi_shares, ramp, reserve_base
 from .measurements import (ALARM_BMS_TRIP, ALARM_ESTOP, ALARM_INVERTER_FAULT, DEVICE_FAULT, DEVICE_RUNNING,
-                           DEVICE_STANDBY, REQUIRED, Envelope, Limits, Memory, Raw, Readings, validate)
+                           DEVICE_STANDBY, REQUIRED, Envelope, Limits, Memory, Quality, Raw, Reading, Readings,
+                           validate)
 from .reserves import DROOPS, headroom
 from .resolution import ZERO, Range, Resolver, Step
 from .schedules import LAYERS, Wishes
 from .states import AssetMode, Conditions, transition
 
 _POWER_MOVES, _NOTHING_MOVES = frozenset({"power_mw"}), frozenset()
+_WITH_HZ = REQUIRED + ("frequency_hz",)
+_LAYER_ATTRIBUTES = tuple((layer, f"{layer}_mw") for layer in LAYERS)
+GOOD = Quality.GOOD
 ActionKind = Literal["stop", "start", "estop", "ack", "maintenance", "end_maintenance"]
 
 
@@ -152,41 +156,57 @@ class Controller:
             raise ValueError(f"{len(inputs.raw)} raw reads for {n} assets")
         dt = self.period_s if state.t is None else min(max(now - state.t, 1e-3), 2 * self.period_s)
         cycle = state.cycle + 1
-        assets = [self._apply_actions(a, self.assets[i], inputs.actions) for i, a in enumerate(state.assets)]
-        acked = {a.asset for a in inputs.actions if a.kind == "ack"}
+        actions = inputs.actions
+        if actions:
+            assets = [self._apply_actions(a, self.assets[i], actions) for i, a in enumerate(state.assets)]
+            acked = {a.asset for a in actions if a.kind == "ack"}
+        else:
+            assets, acked = list(state.assets), ()
         reserves = dict(inputs.wishes.reserves)
         droop_committed = any(p in DROOPS and mw > 0 for p, mw in reserves.items())
-        required = REQUIRED + (("frequency_hz",) if droop_committed else ())
+        required = _WITH_HZ if droop_committed else REQUIRED
+        write_errors = inputs.write_errors
+        tolerance = self.follow_tolerance
 
         readings: list[Readings] = []
         for i, a in enumerate(assets):
             rating = self.ratings[i]
-            moving = _POWER_MOVES if abs(a.last_mw) > self.follow_tolerance * rating.max_mw else _NOTHING_MOVES
+            moving = _POWER_MOVES if abs(a.last_mw) > tolerance * rating.max_mw else _NOTHING_MOVES
             r, memory = validate(inputs.raw[i], a.memory, self.envelopes[i], self.limits, now, moving)
             readings.append(r)
             problems = r.problems(required)
-            write_error = inputs.write_errors[i] if i < len(inputs.write_errors) else None
-            data_problem = "; ".join(problems + ((f"write not confirmed: {write_error}",) if write_error else ()))
+            write_error = write_errors[i] if i < len(write_errors) else None
+            if write_error:
+                problems += (f"write not confirmed: {write_error}",)
             off_track = self._off_track(a, r, rating, now)
+            values = r.values
+            state_code = _good(values["state"])
+            bits = int(_good(values["alarms"]) or 0)
             cond = Conditions(
-                data_problem=data_problem or None,
-                device_ready=_good(r, "state") in (DEVICE_STANDBY, DEVICE_RUNNING),
-                fault=self._fault(r, off_track, a, now),
-                estop=a.estop or ("emergency stop pressed" if _bits(r) & ALARM_ESTOP else None),
-                derated=self._derated(r, rating),
-                operator_stop=a.stop, maintenance=a.maintenance,
-                acknowledged=None in acked or self.assets[i] in acked,
+                "; ".join(problems) or None,
+                state_code in (DEVICE_STANDBY, DEVICE_RUNNING),
+                self._fault(r, bits, state_code, off_track, a, now) if bits or state_code == DEVICE_FAULT
+                or off_track is not None else None,
+                a.estop or ("emergency stop pressed" if bits & ALARM_ESTOP else None),
+                self._derated(values, rating),
+                a.stop, a.maintenance,
+                bool(acked) and (None in acked or self.assets[i] in acked),
             )
             mode = transition(a.mode, cond, now)
-            assets[i] = AssetState(mode=mode, memory=memory, last_mw=a.last_mw, off_track_since=off_track,
-                                   stop=a.stop, estop=a.estop, maintenance=a.maintenance)  # not replace(): 3x faster
+            assets[i] = AssetState(mode, memory, a.last_mw, off_track, a.stop, a.estop, a.maintenance)
 
         operable = [a.mode.mode.operable for a in assets]
-        own = [envelope(self.ratings[i], readings[i].value("soc"), readings[i].value("charge_limit_mw"),
-                        readings[i].value("discharge_limit_mw"), dt) if operable[i] else (ZERO, "")
-               for i in range(n)]
+        own = []
+        for i in range(n):
+            if operable[i]:
+                v = readings[i].values
+                own.append(envelope(self.ratings[i], v["soc"].value, v["charge_limit_mw"].value,
+                                    v["discharge_limit_mw"].value, dt))
+            else:
+                own.append((ZERO, ""))
         shares = poi_shares([e for e, _ in own], self.import_mw, self.export_mw)
-        frequency = _median([r["frequency_hz"].value for r in readings if r["frequency_hz"].good])
+        hz = [f.value for r in readings if (f := r.values["frequency_hz"]).quality is GOOD]
+        frequency = hz[0] if len(hz) == 1 else _median(hz)
         activation = {p: DROOPS[p].activation(frequency, self.nominal_hz) if frequency is not None else 0.0
                       for p in reserves if p in DROOPS}
         rated = [self.ratings[i].max_mw if operable[i] else 0.0 for i in range(n)]
@@ -201,46 +221,53 @@ class Controller:
                 offsets.append(0.0)
                 continue
             env, why = own[i]
-            limit = Range(max(env.lo, shares[i].lo), min(env.hi, shares[i].hi))
+            share = shares[i]
+            limit = Range(max(env.lo, share.lo), min(env.hi, share.hi))
             if limit != env:
-                why += f"; POI share {shares[i].lo:.6g}..{shares[i].hi:.6g} MW"
+                why += f"; POI share {share.lo:.6g}..{share.hi:.6g} MW"
             res = Resolver("limits", limit, why)
-            offset = self._reserves(res, i, readings[i], reserves, activation, rated, frequency, notes[i])
+            offset = self._reserves(res, i, readings[i], reserves, activation, rated, frequency, notes[i]) \
+                if reserves else 0.0
             resolvers.append(res)
             offsets.append(offset)
 
-        for layer in LAYERS:
-            site_mw = inputs.wishes.layer(layer)
+        wishes = inputs.wishes
+        for layer, attribute in _LAYER_ATTRIBUTES:
+            site_mw = getattr(wishes, attribute)
             if site_mw is None:
                 continue
+            note = f"site {site_mw:.6g} MW"
             for i, share in enumerate(_split(site_mw, [r.range for r in resolvers], offsets, operable)):
                 if operable[i]:
-                    resolvers[i].target(layer, share + offsets[i], f"site {site_mw:.6g} MW")
+                    resolvers[i].target(layer, share + offsets[i], note)
 
         commands = []
+        valid_until = now + self.command_valid_s
         for i, a in enumerate(assets):
             res = resolvers[i].resolve(idle_mw=offsets[i])
             rating, setpoint = self.ratings[i], res.range.lo
-            steps = list(res.steps)
+            steps = res.steps
+            mode = a.mode
             if operable[i]:
                 was_running = state.assets[i].mode.mode.operable
-                start_from = a.last_mw if was_running else readings[i].value("power_mw")
-                lim = Range(res.steps[0].lo, res.steps[0].hi)  # the limits layer's range
+                start_from = a.last_mw if was_running else readings[i].values["power_mw"].value
+                first = steps[0]  # the limits layer's range
                 ramped = ramp(rating, start_from, dt).clip(setpoint)
-                final = lim.clip(ramped)
+                final = min(max(ramped, first.lo), first.hi)
                 if final != setpoint:
                     note = (f"from {'last command' if was_running else 'measured power'} {start_from:.6g} MW"
                             + (", limit beats ramp" if final != ramped else ""))
-                    steps.append(Step("ramp", final, final, note))
+                    steps += (Step("ramp", final, final, note),)
                 setpoint = final
-            reasons = tuple(notes[i]) + ((f"{a.mode.mode.value}: {a.mode.reason}",) if not operable[i] else ())
+                reasons = tuple(notes[i])
+            else:
+                reasons = tuple(notes[i]) + (f"{mode.mode.value}: {mode.reason}",)
+            setpoint += 0.0
+            asset = self.assets[i]
             commands.append(Command(
-                id=f"{self.site_id}/{self.assets[i]}/{cycle}", asset=self.assets[i], cycle=cycle, t=now,
-                setpoint_mw=setpoint + 0.0, valid_until=now + self.command_valid_s, mode=a.mode.mode.value,
-                decided_by=steps[-1].layer if steps[-1].layer == "ramp" else res.decided_by,
-                reasons=reasons, steps=tuple(steps)))
-            assets[i] = AssetState(mode=a.mode, memory=a.memory, last_mw=setpoint + 0.0, off_track_since=a.off_track_since,
-                                   stop=a.stop, estop=a.estop, maintenance=a.maintenance)
+                f"{self.site_id}/{asset}/{cycle}", asset, cycle, now, setpoint, valid_until, mode.mode.value,
+                "ramp" if steps[-1].layer == "ramp" else res.decided_by, reasons, steps))
+            assets[i] = AssetState(mode, a.memory, setpoint, a.off_track_since, a.stop, a.estop, a.maintenance)
         commands = tuple(commands)
         snapshot = Snapshot(cycle, now, self.assets, tuple(a.mode.mode.value for a in assets), tuple(readings),
                             frequency, inputs.wishes, commands)
@@ -276,20 +303,21 @@ class Controller:
             return None
         return a.off_track_since if a.off_track_since is not None else now
 
-    def _fault(self, r: Readings, off_track: float | None, a: AssetState, now: float) -> str | None:
-        bits = _bits(r)
+    def _fault(self, r: Readings, bits: int, state_code, off_track: float | None, a: AssetState,
+               now: float) -> str | None:
         causes = [text for hit, text in ((bits & ALARM_BMS_TRIP, "BMS trip"),
                                          (bits & ALARM_INVERTER_FAULT, "inverter fault alarm"),
-                                         (_good(r, "state") == DEVICE_FAULT, "device reports fault")) if hit]
+                                         (state_code == DEVICE_FAULT, "device reports fault")) if hit]
         if off_track is not None and now - off_track >= self.follow_timeout_s:
             causes.append(f"device does not follow its setpoint: {r.value('power_mw'):.6g} MW measured against "
                           f"{a.last_mw:.6g} MW for {now - off_track:.0f} s")
         return "; ".join(causes) or None
 
-    def _derated(self, r: Readings, rating: Rating) -> str | None:
-        if not (r["charge_limit_mw"].good and r["discharge_limit_mw"].good):
+    def _derated(self, values, rating: Rating) -> str | None:
+        cha, dis = values["charge_limit_mw"], values["discharge_limit_mw"]
+        if cha.quality is not GOOD or dis.quality is not GOOD:
             return None
-        share = min(r.value("charge_limit_mw") / rating.charge_mw, r.value("discharge_limit_mw") / rating.discharge_mw)
+        share = min(cha.value / rating.charge_mw, dis.value / rating.discharge_mw)
         return f"BMS limits below {100 * self.derate_below:.0f} % of rating" if share < self.derate_below else None
 
     def _reserves(self, res: Resolver, i: int, r: Readings, reserves: dict[str, float],
@@ -319,6 +347,8 @@ class Controller:
         base = reserve_base(self.ratings[i], r.value("soc"), up_mwh, down_mwh)
         lo, hi = max(lim.lo + down, base.lo), min(lim.hi - up, base.hi)
         note = ", ".join(parts) or "headroom kept"
+        if hi < lo <= hi + 1e-9:  # a plan made to the edge (an LP's), off by rounding: it fits
+            lo = hi
         if lo > hi:  # the commitment does not fit: deliver the activation as far as the limits allow
             notes.append(f"reserve headroom short: {up:.6g} MW up / {down:.6g} MW down in {lim.lo:.6g}..{lim.hi:.6g} MW")
             res.limit("reserves", Range(lim.clip(offset), lim.clip(offset)), note)
@@ -338,13 +368,8 @@ def _split(site_mw: float, ranges: list[Range], offsets: list[float], operable: 
     return [site_mw * x / total for x in room]
 
 
-def _good(r: Readings, name: str) -> float | None:
-    return r[name].value if r[name].good else None
-
-
-def _bits(r: Readings) -> int:
-    v = _good(r, "alarms")
-    return int(v) if v is not None else 0
+def _good(reading: Reading) -> float | None:
+    return reading.value if reading.quality is GOOD else None
 
 
 def _median(values: list[float]) -> float | None:

@@ -77,7 +77,7 @@ class Resolver:
         if self._decided:
             return
         x = self._range.clip(mw)
-        clipped = f"asked {mw:.6g}, clipped" if x != mw else ""
+        clipped = f"asked {mw:.6g}, clipped" if abs(x - mw) > 1e-9 else ""  # not for rounding noise
         self._set(layer, Range(x, x), ", ".join(n for n in (note, clipped) if n))
 
     def resolve(self, idle_mw: float = 0.0) -> Resolution:
