@@ -85,3 +85,22 @@ def cumulative(path: Path, ts: np.ndarray, series: dict[str, np.ndarray], title:
     ax.legend(fontsize=8)
     ax.set_title(title)
     return _save(fig, path, source)
+
+
+def plan_vs_operable(path: Path, ts: np.ndarray, soc_plan: np.ndarray, soc_delivered: np.ndarray,
+                     plan_rev: np.ndarray, operable_rev: np.ndarray, title: str, source: str) -> Path:
+    """The stored energy the plan expected against what the control pipeline delivered, and the
+    cumulative money of both (drawn at the end of each UTC day)."""
+    fig, (ax1, ax2) = _figure(2, figsize=(11, 6), sharex=True)
+    day = ts.astype("datetime64[D]")
+    ends = np.r_[np.flatnonzero(day[1:] != day[:-1]), day.size - 1]
+    ax1.plot(ts, soc_plan, color="tab:gray", lw=1, label="plan")
+    ax1.plot(ts, soc_delivered, color="tab:green", lw=1, label="delivered")
+    ax1.set_ylabel("stored energy, MWh")
+    ax1.legend(fontsize=8)
+    ax2.plot(ts[ends], np.cumsum(plan_rev)[ends], color="tab:gray", lw=1.2, label="plan")
+    ax2.plot(ts[ends], np.cumsum(operable_rev)[ends], color="tab:blue", lw=1.2, label="operable")
+    ax2.set_ylabel("cumulative revenue, EUR")
+    ax2.legend(fontsize=8)
+    fig.suptitle(title)
+    return _save(fig, path, source)

@@ -35,6 +35,15 @@ def write_report(path: Path, summary: dict, monthly: pl.DataFrame, figures: list
     kpis += [(f"stream {k}", f"{v:,.0f} EUR") for k, v in s["revenue_by_stream_eur"].items()]
     kpis += [("equivalent full cycles", f"{s['cycles']['equivalent_full_cycles']:.1f}"),
              ("rainflow cycles", f"{s['cycles']['rainflow_cycles']:.1f}")]
+    if s.get("operable"):
+        o = s["operable"]
+        kpis += [("operable revenue (through the control pipeline)", f"{o['revenue_eur']:,.0f} EUR"),
+                 ("operable minus plan", f"{o['gap_eur']:+,.0f} EUR"),
+                 ("energy planned / delivered", f"{o['planned_mwh']:,.1f} / {o['delivered_mwh']:,.1f} MWh"),
+                 ("reserve non-delivery intervals", f"{o['non_delivery_intervals']}"),
+                 ("limiter interventions", ", ".join(f"{k} {v['count']}" for k, v in o["limiter_interventions"].items())
+                  or "none"),
+                 ("frequency", f"{o['frequency']['source']} ({o['frequency']['filled_seconds']} s filled)")]
     body = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>" for k, v in kpis)
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(s['name'])}</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}

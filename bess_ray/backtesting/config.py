@@ -32,6 +32,40 @@ class Window(StrictModel):
         return self
 
 
+class PlantModel(StrictModel):
+    """The field simulator's plant as the plan is delivered to it (`devices/fieldsim/plant.py`)."""
+
+    response_delay_s: float = Field(0.2, ge=0, le=10, description="a setpoint takes effect after this")
+    ramp_mw_per_s: float | None = Field(None, gt=0, description="inverter ramp; default full power in one second")
+    bms_taper: float = Field(0.1, ge=0, lt=0.5, description="BMS power tapers to 0 over this share of SoC at either end (0: none)")
+
+
+class SocRecovery(StrictModel):
+    """SoC management: reserve activations move the SoC off the plan; an intraday trade brings it back.
+
+    At the start of each interval the site's stored energy is compared with the plan's; a deviation
+    beyond `deadband_frac` of the site's energy is traded back over the interval `lead_intervals`
+    later (a trade needs its lead time), at the intraday price less the spread, within `max_share`
+    of the power the reserve commitments leave free."""
+
+    deadband_frac: float = Field(0.02, ge=0, le=1)
+    max_share: float = Field(0.5, gt=0, le=1)
+    lead_intervals: int = Field(1, ge=1, le=8)
+
+
+class ThroughControl(StrictModel):
+    """Deliver the walk-forward plan second by second through the control pipeline (plan vs operable)."""
+
+    frequency: str = Field("auto", description="auto, nominal, sample:NAME or a file of measured frequency")
+    control: dict = Field(default_factory=dict, description="control settings (as in an operations file)")
+    ramp_mw_per_s: float | None = Field(None, gt=0, description="the controller's ramp limit; default 20 % of rating per second")
+    plant: PlantModel = PlantModel()
+    soc_recovery: SocRecovery | None = SocRecovery()
+    penalty_multiple: float = Field(1.0, ge=0, description="an interval's capacity revenue is forfeited where a "
+                                                           "commitment was not delivered, and this many times it paid")
+    warmup_s: int = Field(10, ge=0, le=600, description="the loop starts this long before the window, at 0 MW")
+
+
 class BacktestConfig(Dispatch):
     schema_version: Literal[1] = 1
     name: str = Field(min_length=1)
@@ -43,6 +77,8 @@ class BacktestConfig(Dispatch):
     naive_hours: int | None = Field(None, ge=1, le=12, description="N of the naive rule; default energy/power")
     fill: Literal["ffill", "linear", "zero"] | None = None
     gate_hours: dict[str, float] = Field(default_factory=dict, description="override gate hours on D-1 by gate name")
+    through_control: ThroughControl | None = Field(None, description="also deliver the plan through the control "
+                                                                       "pipeline on measured frequency (plan vs operable)")
     report_week: date | None = Field(None, description="Monday of the week plotted; default (and when it lies "
                                                        "outside the window) the window's first")
 

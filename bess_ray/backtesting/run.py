@@ -11,6 +11,9 @@ Artifact layout of `DIR` (stable; new files may be added, none renamed):
     monthly.csv            revenue by month and stream
     reconciliation.csv     per day: baseline plan vs revised plan vs realised, at actual prices
     handoff.json           the last day's site schedule and asset allocations, for downstream systems
+    operable.parquet       with through_control: per interval and asset, planned vs delivered MW, SoC,
+                           recovery trades, activation asked per product, non-delivery
+    interventions.csv      with through_control: every limiter intervention (asset, reason, start, end)
     report.html, plots/    the report with its PNG figures
     error.txt              only if the run stopped: the day and the reason (the rest is kept)
 """
@@ -26,6 +29,7 @@ import polars as pl
 from .. import artifacts
 from ..analytics import plots
 from ..config import Site
+from ..data.frequency import load_frequency
 from ..data.market import MarketPrices, load_market_prices
 from ..dispatch.engine import BacktestError, Trace, WalkForward
 from ..errors import DataError
@@ -36,7 +40,9 @@ from ..markets import settlement as money
 from ..markets.gates import DEFAULT_GATES, Gate
 from ..sidecar import Sidecar
 from ..timegrid import at_local_midnight, iso, local_midnight_utc, utc_iso
+from . import operable
 from .config import BacktestConfig
+from .operable import Operable
 from .settlement import long_settlement, naive_rule, reason_codes, settle
 
 
@@ -50,6 +56,7 @@ class BacktestResult:
     baselines: dict[str, Trace] = field(default_factory=dict)
     streams: dict[str, np.ndarray] = field(default_factory=dict)  # revenue per stream, asset x interval
     out_dir: Path | None = None
+    operable: Operable | None = None  # with through_control: the plan as delivered
 
     @property
     def revenue_eur(self) -> float:
@@ -155,7 +162,12 @@ def backtest(config: BacktestConfig | str | Path, out_dir: str | Path | None = N
             baselines["naive"] = _naive(cfg, site, market, window, base_dir, gates)
 
         result = _assemble(cfg, site, market, window, intraday, spread, trace, baselines, forecaster.name)
-        result.summary["timing"] = {"total_seconds": time.perf_counter() - t0, "main_run_seconds": main_seconds,
+        t_operable = time.perf_counter()
+        if cfg.through_control is not None:
+            result.operable, block = _through_control(cfg, site, market, window, intraday, spread, trace,
+                                                      result.revenue_eur, base_dir)
+            result.summary["operable"] = block
+        result.summary["timing"] = {"operable_seconds": time.perf_counter() - t_operable,"total_seconds": time.perf_counter() - t0, "main_run_seconds": main_seconds,
                                     "main_highs_seconds": trace.solve_seconds, "main_solves": trace.solves,
                                     "main_model_passes": trace.rebuilds}
         if out is not None:
@@ -164,6 +176,27 @@ def backtest(config: BacktestConfig | str | Path, out_dir: str | Path | None = N
     finally:  # the sidecar ends with the run, however it ends
         if side is not None:
             side.close()
+
+
+def _through_control(cfg, site, market, window, intraday, spread, trace: Trace, plan_revenue: float, base_dir):
+    """The plan delivered through the control pipeline on measured frequency (`operable.py`)."""
+    tc = cfg.through_control
+    zone = get_zone(site.zone)
+    nominal = operable.operation(site, tc).control.nominal_hz
+    freq = load_frequency(tc.frequency, zone, nominal, base_dir)
+    dt = market.grid.dt_hours
+    start_s = int(trace.timestamps[0].astype("datetime64[s]").astype(np.int64))
+    seconds = tc.warmup_s + int(round(trace.timestamps.size * dt * 3600))
+    hz, filled = freq.over(start_s - tc.warmup_s, seconds)
+    op = operable.deliver(site, trace, hz, start_s, dt, tc)
+    w0, w1 = window
+    prices = {p: v[w0:w1] for p, v in market.prices.items()}
+    streams = operable.settle(trace, op, site, prices, intraday[w0:w1], spread, dt, tc.penalty_multiple)
+    info = {"source": freq.source, "sample_seconds": int(freq.hz.size), "filled_seconds": filled,
+            "restamp": "the sample repeated over the window, its UTC time of day kept",
+            "mean_hz": float(hz.mean()), "min_hz": float(hz.min()), "max_hz": float(hz.max())}
+    op.streams = streams
+    return op, operable.summary_block(trace, op, streams, plan_revenue, info, dt)
 
 
 def _walk(site, market, window, products, forecaster, lookahead_h, checkpoints, intraday, spread, gates) -> Trace:
@@ -308,6 +341,10 @@ def _write_tables(out: Path, cfg, site, market, window, trace: Trace, result: Ba
     artifacts.write(out / "monthly.csv", result.monthly)
     artifacts.write(out / "reconciliation.csv", _reconciliation(result, trace, site, market, window, dt))
     _handoff(out / "handoff.json", trace, site)
+    if result.operable is not None:
+        frame, events = operable.frames(ts, trace, result.operable)
+        artifacts.write(out / "operable.parquet", frame)
+        artifacts.write(out / "interventions.csv", events)
     artifacts.write(out / "summary.json", result.summary)
 
 
@@ -375,6 +412,13 @@ def _result_plots(folder: Path, site, market, window, trace: Trace, result) -> l
         series[name] = money.revenue(_streams(t, site, market, window, market.prices["da"], 0.0)).sum(axis=0)
     figs.append(("cumulative", (folder / "cumulative_revenue.png", trace.timestamps, series,
                                 f"{site.id}: cumulative revenue against the baselines", source)))
+    op = result.operable
+    if op is not None:
+        operable_rev = money.revenue(op.streams).sum(axis=0)
+        figs.append(("plan_vs_operable", (folder / "plan_vs_operable.png", trace.timestamps,
+                                          trace.soc.sum(axis=0), op.soc.sum(axis=0), series["realised"], operable_rev,
+                                          f"{site.id}: plan vs operable (through the control pipeline, "
+                                          f"{result.summary['operable']['frequency']['source']} frequency)", source)))
     return figs
 
 
