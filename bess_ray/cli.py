@@ -61,9 +61,15 @@ def cmd_backtest(a: argparse.Namespace) -> int:
 
     side = Sidecar("bess_ray.backtesting.run")  # it imports on the other core while this process does
     try:
+        from .backtesting.config import BacktestConfig, ThroughControl
         from .backtesting.run import backtest
 
-        result = backtest(a.config, a.out, sidecar=side)
+        cfg = BacktestConfig.from_yaml(a.config)
+        if a.through_control or a.frequency:
+            tc = cfg.through_control or ThroughControl()
+            cfg = cfg.model_copy(update={"through_control": tc.model_copy(
+                update={"frequency": a.frequency} if a.frequency else {})})
+        result = backtest(cfg, a.out, sidecar=side, base_dir=Path(a.config).resolve().parent)
     finally:
         side.close()
     s = result.summary
@@ -75,9 +81,17 @@ def cmd_backtest(a: argparse.Namespace) -> int:
         print(f"  {k:<14} {v:>14,.2f} EUR")
     for k, v in s["baselines_revenue_eur"].items():
         print(f"  baseline {k:<9} {v:>11,.2f} EUR")
+    if "operable" in s:
+        o = s["operable"]
+        print(f"operable {o['revenue_eur']:,.2f} EUR through the control pipeline ({o['gap_eur']:+,.2f} EUR against "
+              f"the plan) on {o['frequency']['source']} frequency: {o['delivered_mwh']:,.2f} MWh delivered of "
+              f"{o['planned_mwh']:,.2f} planned, {o['non_delivery_intervals']} intervals of reserve not delivered")
+        for k, v in o["limiter_interventions"].items():
+            print(f"  limiter {k:<24} {v['count']:>6} times, {v['seconds']:>9,.0f} s")
     t = s["timing"]
-    print(f"{t['total_seconds']:.1f} s ({t['main_run_seconds']:.2f} s main run, {t['main_highs_seconds']:.2f} s in HiGHS); "
-          f"wrote {a.out}/summary.json, realised.parquet, settlement.parquet, report.html ...")
+    print(f"{t['total_seconds']:.1f} s ({t['main_run_seconds']:.2f} s main run, {t['main_highs_seconds']:.2f} s in HiGHS"
+          + (f", {t['operable_seconds']:.1f} s through the control pipeline" if "operable" in s else "")
+          + f"); wrote {a.out}/summary.json, realised.parquet, settlement.parquet, report.html ...")
     return 0
 
 
@@ -313,6 +327,10 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("backtest", help="walk-forward backtest with baselines, artifacts and a report")
     p.add_argument("config", type=Path, help="backtest YAML (see configs/backtests/)")
     p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.add_argument("--through-control", action="store_true",
+                   help="also deliver the plan second by second through the control pipeline (plan vs operable)")
+    p.add_argument("--frequency", metavar="SOURCE",
+                   help="measured frequency for --through-control: auto (default), nominal, sample:NAME or a file")
     p.set_defaults(func=cmd_backtest)
 
     p = sub.add_parser("simulate", help="multi-year simulation: physics, degradation, PV / wind, finance")

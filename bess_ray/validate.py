@@ -53,7 +53,20 @@ def _validate_backtest(path: Path) -> list[str]:
             f"  site {site.id} ({site.zone}), workflow {cfg.workflow}, products {', '.join(site.markets.products)}",
             f"  prices cover the window ({days:.0f} days from {iso(market.grid.timestamps[window[0]])}) with history "
             f"and look-ahead: {', '.join(f'{p} from {s}' for p, s in market.sources.items())}",
-            f"  forecast: {forecaster.name}"]
+            f"  forecast: {forecaster.name}"] + _through_control_lines(cfg, site, path)
+
+
+def _through_control_lines(cfg, site, path: Path) -> list[str]:
+    if cfg.through_control is None:
+        return []
+    from .data.frequency import load_frequency
+    from .markets import get_zone
+
+    tc = cfg.through_control
+    f = load_frequency(tc.frequency, get_zone(site.zone), tc.control.nominal_hz, path.resolve().parent)
+    filled = int(f.filled.sum()) if f.filled is not None else 0
+    return [f"  through the control pipeline on {f.source} frequency: {f.hz.size:,} s, {filled} missing s filled, "
+            f"{f.hz.min():.3f}..{f.hz.max():.3f} Hz"]
 
 
 def _validate_simulation(path: Path) -> list[str]:

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from ..config import Site, StrictModel, load_site
+from ..control.settings import ControlSettings
 from ..dispatch.config import Dispatch
 
 
@@ -57,7 +58,7 @@ class ThroughControl(StrictModel):
     """Deliver the walk-forward plan second by second through the control pipeline (plan vs operable)."""
 
     frequency: str = Field("auto", description="auto, nominal, sample:NAME or a file of measured frequency")
-    control: dict = Field(default_factory=dict, description="control settings (as in an operations file)")
+    control: ControlSettings = Field(ControlSettings(), description="control settings (as in an operations file)")
     ramp_mw_per_s: float | None = Field(None, gt=0, description="the controller's ramp limit; default 20 % of rating per second")
     plant: PlantModel = PlantModel()
     soc_recovery: SocRecovery | None = SocRecovery()

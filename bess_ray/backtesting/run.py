@@ -182,8 +182,7 @@ def _through_control(cfg, site, market, window, intraday, spread, trace: Trace, 
     """The plan delivered through the control pipeline on measured frequency (`operable.py`)."""
     tc = cfg.through_control
     zone = get_zone(site.zone)
-    nominal = operable.operation(site, tc).control.nominal_hz
-    freq = load_frequency(tc.frequency, zone, nominal, base_dir)
+    freq = load_frequency(tc.frequency, zone, tc.control.nominal_hz, base_dir)
     dt = market.grid.dt_hours
     start_s = int(trace.timestamps[0].astype("datetime64[s]").astype(np.int64))
     seconds = tc.warmup_s + int(round(trace.timestamps.size * dt * 3600))

@@ -84,13 +84,19 @@ def _backtest(case: Case, base_dir: Path) -> tuple[dict, pl.DataFrame]:
            "revenue_eur_per_mw_year": s["revenue_eur"] / params["power_mw"] * 365.0 / max(s["days"], 1),
            "equivalent_full_cycles": s["cycles"]["equivalent_full_cycles"],
            "npv_eur": None, "irr": None, "lcos_eur_mwh": None, **streams,
-           "highs_seconds": s["timing"]["main_highs_seconds"]}
+           "highs_seconds": s["timing"]["main_highs_seconds"], **_operable(s.get("operable"))}
     stream_cols = [c for c in r.monthly.columns if c not in ("month", "total_eur")]
     years = (r.monthly.with_columns(pl.col("month").str.slice(0, 4).cast(pl.Int32).alias("year"))
              .group_by("year").agg(pl.col("total_eur").sum().alias("revenue_eur"),
                                    *[pl.col(c).sum().alias(f"revenue_{c}_eur") for c in stream_cols])
              .sort("year"))
     return row, years
+
+
+def _operable(o: dict | None) -> dict:
+    """A through-control case's operable figures (None for a plan-only case: one schema for all)."""
+    return {"operable_revenue_eur": o["revenue_eur"] if o else None, "operable_gap_eur": o["gap_eur"] if o else None,
+            "non_delivery_intervals": o["non_delivery_intervals"] if o else None}
 
 
 def _simulation(case: Case, base_dir: Path) -> tuple[dict, pl.DataFrame]:

@@ -141,3 +141,27 @@ def test_the_plain_map_in_the_docs_is_valid():
     block = next(b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if b.startswith("kind: plain"))
     m = RegisterMap.from_dict(yaml.safe_load(block), "docs")
     assert m.values["power_mw"].sign == -1 and m.alarms[0].alarm == "bms_trip"
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(-1.2, 1.2), min_size=5, max_size=40), st.floats(0.05, 0.95),
+       st.sampled_from([0.0, 0.2, 0.5]), st.sampled_from([None, 0.2, 5.0]), st.sampled_from([0.0, 0.1]))
+def test_the_exact_integration_is_the_stepped_physics(setpoints, soc, delay, ramp, taper):
+    """Event-to-event integration (the fast path) against the 0.1 s steps it replaces: the same SoC,
+    energies within the steps' own error, and never past the ratings."""
+    exact = Plant(1.0, 1.0, 2.0, soc=soc, response_delay_s=delay, ramp_mw_per_s=ramp, taper=taper)
+    stepped = Plant(1.0, 1.0, 2.0, soc=soc, response_delay_s=delay, ramp_mw_per_s=ramp, taper=taper)
+    stepped._segment = lambda now: False
+    for p in (exact, stepped):
+        p.setpoint_enabled = True
+    for k, mw in enumerate(setpoints):
+        for p in (exact, stepped):
+            p.write_setpoint(mw, float(k))
+            p.advance(k + 1.0)
+            assert -1.0 - 1e-12 <= p.power_mw <= 1.0 + 1e-12 and 0.0 <= p.soc <= 1.0
+        assert exact.soc == pytest.approx(stepped.soc, abs=2e-4)
+        assert exact.energy_out_mwh == pytest.approx(stepped.energy_out_mwh, abs=3e-4)
+        assert exact.energy_in_mwh == pytest.approx(stepped.energy_in_mwh, abs=3e-4)
