@@ -64,11 +64,15 @@ def reserve_base(r: Rating, soc: float, up_mwh: float, down_mwh: float) -> Range
 def poi_shares(ranges: Sequence[Range], import_mw: float, export_mw: float) -> list[Range]:
     """Each asset's share of the POI: pro rata to what it can do now, so that the shares never add
     up to more than the POI in either direction."""
-    can_export = sum(max(r.hi, 0.0) for r in ranges)
-    can_import = sum(max(-r.lo, 0.0) for r in ranges)
+    can_export = can_import = 0.0
+    for lo, hi in ranges:
+        if hi > 0:
+            can_export += hi
+        if lo < 0:
+            can_import -= lo
     ex = min(1.0, export_mw / can_export) if can_export > 0 else 0.0
     im = min(1.0, import_mw / can_import) if can_import > 0 else 0.0
-    return [Range(min(r.lo, 0.0) * im, max(r.hi, 0.0) * ex) for r in ranges]
+    return [Range(min(lo, 0.0) * im, max(hi, 0.0) * ex) for lo, hi in ranges]
 
 
 def ramp(r: Rating, previous_mw: float, dt: float) -> Range:

@@ -21,6 +21,7 @@ from .limits import Rating, envelope, poi_shares, ramp, reserve_base
 from .measurements import (ALARM_BMS_TRIP, ALARM_ESTOP, ALARM_INVERTER_FAULT, DEVICE_FAULT, DEVICE_RUNNING,
                            DEVICE_STANDBY, REQUIRED, Envelope, Limits, Memory, Quality, Raw, Reading, Readings,
                            validate)
+from ..markets import PRODUCTS
 from .reserves import DROOPS, headroom
 from .resolution import ZERO, Range, Resolver, Step
 from .schedules import LAYERS, Wishes
@@ -28,6 +29,7 @@ from .states import AssetMode, Conditions, transition
 
 _POWER_MOVES, _NOTHING_MOVES = frozenset({"power_mw"}), frozenset()
 _WITH_HZ = REQUIRED + ("frequency_hz",)
+_HEADROOM = {p: headroom(p) for p in PRODUCTS}  # (needs up, needs down) by product, once
 _LAYER_ATTRIBUTES = tuple((layer, f"{layer}_mw") for layer in LAYERS)
 GOOD = Quality.GOOD
 ActionKind = Literal["stop", "start", "estop", "ack", "maintenance", "end_maintenance"]
@@ -333,11 +335,13 @@ class Controller:
         parts = []
         for product, site_mw in reserves.items():
             mw = site_mw * share
-            needs_up, needs_down = headroom(product)
-            up += mw if needs_up else 0.0
-            down += mw if needs_down else 0.0
-            up_mwh += mw * hours[product] if needs_up else 0.0
-            down_mwh += mw * hours[product] if needs_down else 0.0
+            needs_up, needs_down = _HEADROOM[product]
+            if needs_up:
+                up += mw
+                up_mwh += mw * hours[product]
+            if needs_down:
+                down += mw
+                down_mwh += mw * hours[product]
             if product in activation:
                 offset += mw * activation[product]
                 parts.append(f"{product} {mw:.6g} MW x {activation[product]:+.3f}")

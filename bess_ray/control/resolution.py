@@ -77,8 +77,9 @@ class Resolver:
         if self._decided:
             return
         x = self._range.clip(mw)
-        clipped = f"asked {mw:.6g}, clipped" if abs(x - mw) > 1e-9 else ""  # not for rounding noise
-        self._set(layer, Range(x, x), ", ".join(n for n in (note, clipped) if n))
+        if abs(x - mw) > 1e-9:  # not for rounding noise
+            note = f"{note}, asked {mw:.6g}, clipped" if note else f"asked {mw:.6g}, clipped"
+        self._set(layer, Range(x, x), note)
 
     def resolve(self, idle_mw: float = 0.0) -> Resolution:
         """Finish: when no layer set a point, stay as close to `idle_mw` (0, or the reserve

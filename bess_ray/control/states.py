@@ -48,13 +48,15 @@ class AssetMode:
     mode: Mode = Mode.OFFLINE
     reason: str = "not started"
     since: float = 0.0
-    good_cycles: int = 0  # consecutive cycles without a data problem
+    good_cycles: int = 0  # consecutive cycles without a data problem (up to RECOVER_CYCLES)
 
 
 def transition(s: AssetMode, c: Conditions, now: float) -> AssetMode:
     """The next mode. Rules are checked in priority order; the first that applies decides."""
-    good = 0 if c.data_problem else s.good_cycles + 1
-    s = AssetMode(s.mode, s.reason, s.since, good)  # not replace(): this runs every cycle
+    # counted up to what recovery needs: in steady state the mode stays the very same object
+    good = 0 if c.data_problem else min(s.good_cycles + 1, RECOVER_CYCLES)
+    if good != s.good_cycles:
+        s = AssetMode(s.mode, s.reason, s.since, good)  # not replace(): this runs every cycle
 
     def to(mode: Mode, reason: str) -> AssetMode:
         return s if mode is s.mode and reason == s.reason else AssetMode(mode, reason, now, good)
