@@ -238,6 +238,8 @@ class Controller:
             site_mw = getattr(wishes, attribute)
             if site_mw is None:
                 continue
+            if all(r.decided for r in resolvers):  # a higher layer set every point: nothing left to ask
+                break
             note = f"site {site_mw:.6g} MW"
             for i, share in enumerate(_split(site_mw, [r.range for r in resolvers], offsets, operable)):
                 if operable[i]:

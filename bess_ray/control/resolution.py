@@ -63,6 +63,10 @@ class Resolver:
     def range(self) -> Range:
         return self._range
 
+    @property
+    def decided(self) -> bool:
+        return bool(self._decided)
+
     def limit(self, layer: str, rng: Range, note: str = "") -> None:
         if self._decided:
             return
