@@ -18,7 +18,9 @@ def check_refs(obj, scenarios: ScenarioStore, path: str = "") -> None:
             raise ConfigError(f"{path}: a custom_python forecaster runs code on the server and is not "
                               "accepted over HTTP; run it with the CLI or from Python")
         for k, v in obj.items():
-            if k not in NOT_REFS:
+            if k == "frequency" and isinstance(v, str):  # a through_control block's measured frequency
+                _check_frequency(v, f"{path}.{k}" if path else k)
+            elif k not in NOT_REFS:
                 check_refs(v, scenarios, f"{path}.{k}" if path else str(k))
     elif isinstance(obj, list):
         for i, v in enumerate(obj):
@@ -39,3 +41,12 @@ def check_refs(obj, scenarios: ScenarioStore, path: str = "") -> None:
         elif FILE_LIKE.search(ref):
             raise ConfigError(f"{path}: {obj!r} names a file; over HTTP use sample:NAME or scenario:NAME "
                               "(upload series with POST /v1/scenarios)")
+
+
+def _check_frequency(ref: str, path: str) -> None:
+    from ..data.frequency import FREQUENCY_SAMPLES
+
+    if ref in ("auto", "nominal") or ref.removeprefix("sample:") in FREQUENCY_SAMPLES and ref.startswith("sample:"):
+        return
+    raise ConfigError(f"{path}: {ref!r}: over HTTP the frequency is auto, nominal or one of the bundled samples "
+                      f"({', '.join('sample:' + n for n in FREQUENCY_SAMPLES)})")

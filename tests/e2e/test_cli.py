@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import polars as pl
+import yaml
 import pytest
 
 from tests.conftest import CONFIGS, ROOT
@@ -143,3 +144,29 @@ def test_example_backtests_run_through_the_cli(tmp_path, name, streams):
     assert round(s["oracle_revenue_eur"], 2) == figures["oracle_revenue_eur"]
     docs = (ROOT / "docs" / "backtests.md").read_text()
     assert f"{s['revenue_eur']:,.0f}" in docs, f"docs/backtests.md should quote {name}: {s['revenue_eur']:,.0f} EUR"
+
+
+def test_a_backtest_through_the_control_pipeline_on_nordic_frequency(tmp_path):
+    """bess-ray backtest --through-control: the DK2 example's first day delivered second by second on
+    the Nordic week of measured frequency, with its artifacts and a clear error for a bad source."""
+    cfg = yaml.safe_load((CONFIGS / "backtests" / "dk2_2023_fcrn_fcrd.yaml").read_text())
+    cfg.update(site=str(CONFIGS / "sites" / "dk2_nordic_2mw_2mwh.yaml"), baselines=["oracle"],
+               window={"start": "2023-01-09", "end": "2023-01-10"})
+    cfg.pop("report_week", None)
+    path = tmp_path / "dk2_day.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    p = cli("backtest", path, "--out", tmp_path / "out", "--through-control")
+    assert p.returncode == 0, p.stderr
+    assert "through the control pipeline" in p.stdout and "operable" in p.stdout
+    s = json.loads((tmp_path / "out" / "summary.json").read_text())
+    o = s["operable"]
+    assert o["frequency"]["source"] == "sample:NORDIC_2015-01-01_07" and o["cycles"] == 86400 + 10
+    assert set(o["reserve_activation_mwh"]) >= {"fcr_n"} and o["planned_mwh"] >= 0
+    frame = pl.read_parquet(tmp_path / "out" / "operable.parquet")
+    assert frame.height == 96 and {"planned_mw", "delivered_mw", "soc_delivered_mwh", "activation_fcr_n_mw"} <= set(frame.columns)
+    assert (tmp_path / "out" / "interventions.csv").exists()
+    assert (tmp_path / "out" / "plots" / "plan_vs_operable.png").exists()
+    assert 'alt="plan_vs_operable"' in (tmp_path / "out" / "report.html").read_text()
+    bad = cli("backtest", path, "--out", tmp_path / "bad", "--frequency", str(tmp_path / "nope.parquet"))
+    assert bad.returncode != 0 and "frequency" in bad.stderr and "no such file" in bad.stderr
+    assert "Traceback" not in bad.stderr

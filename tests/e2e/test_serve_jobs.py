@@ -52,6 +52,23 @@ def test_a_small_backtest_is_answered_at_once_with_the_cli_figures(api, tmp_path
     assert job["id"] in [j["id"] for j in call(api, "GET", "/v1/backtests", role="viewer")[1]]
 
 
+def test_a_backtest_through_the_control_pipeline_over_http_gives_the_operable_figures(api):
+    body = backtest_body(days=1, workflow="da_plus_fcr_afrr",
+                         prices={"day_ahead": "sample:DE_LU_2023",
+                                 "reserves": ["sample:FCR_2021@2023", "sample:DE_AFRR_UP_2015_2017@2023",
+                                              "sample:DE_AFRR_DOWN_2015_2017@2023"]},
+                         through_control={"frequency": "sample:CE_2022-09-17"})
+    status, job = call(api, "POST", "/v1/backtests", body, role="analyst", headers={"Prefer": "wait=120"})
+    assert status == 200 and job["status"] == "done", job
+    operable = job["result"]["operable"]
+    direct = backtest(backtest.__globals__["BacktestConfig"].model_validate(body)).summary["operable"]
+    assert operable["revenue_eur"] == pytest.approx(direct["revenue_eur"], abs=0.005)
+    assert operable["frequency"]["source"] == "sample:CE_2022-09-17" and operable["cycles"] == 86400 + 10
+    assert operable["reserve_activation_mwh"]["fcr"] != 0.0
+    files = {f["path"] for f in call(api, "GET", f"/v1/backtests/{job['id']}/files", role="viewer")[1]}
+    assert {"operable.parquet", "interventions.csv", "plots/plan_vs_operable.png"} <= files, files
+
+
 def test_respond_async_gives_202_then_progress_then_the_result(api):
     status, job, headers = call(api, "POST", "/v1/backtests", backtest_body(days=21),
                                 role="analyst", headers={"Prefer": "respond-async"}, answer_headers=True)
@@ -114,6 +131,8 @@ def test_a_sweep_with_its_base_inline_ranks_its_cases(api):
      "forecast", "runs code on the server"),
     ("/v1/backtests", backtest_body(forecast={"type": "csv", "path": "forecasts/da.csv"}), "forecast.path",
      "names a file"),
+    ("/v1/backtests", backtest_body(through_control={"frequency": "/data/hz.parquet"}), "through_control.frequency",
+     "auto, nominal or one of the bundled samples"),
 ])
 def test_jobs_refuse_server_files_and_unknown_data(api, path, body, field, reason):
     status, answer = call(api, "POST", path, body, role="analyst")

@@ -235,3 +235,17 @@ def test_validate_checks_a_sweep_and_its_data(tmp_path):
     lines = validate_file(CONFIGS / "sweeps" / "quickstart.yaml")
     assert "24 backtest case(s): config ok" in lines[0]
     assert "4 series" in lines[1]  # DE-LU day-ahead 2023 and 2024, FCR onto 2023 and 2024: once each
+
+
+def test_a_sweep_of_backtests_through_the_control_pipeline_ranks_the_operable_money(tmp_path):
+    day = {"window": {"start": "2023-03-06", "end": "2023-03-07"}, "baselines": [],
+           "through_control": {"frequency": "nominal"}}
+    sweep = load_sweep(write_spec(tmp_path, strategies={"d1": {"forecast": {"type": "persistence", "lags_days": [1]}}},
+                                  variants={"day": day}), first_day=first_backtest_day)
+    outcomes = [run_case(c, sweep.base_dir) for c in sweep.cases]
+    assert len(outcomes) == 2 and all(o.ok for o in outcomes), [o.error for o in outcomes]
+    for o in outcomes:
+        assert o.row["operable_revenue_eur"] is not None and o.row["non_delivery_intervals"] == 0
+        # energy only, on nominal frequency: the plan's money less what ramps, delays and the BMS taper cost
+        assert o.row["operable_revenue_eur"] == pytest.approx(o.row["revenue_eur"], rel=0.05)
+        assert o.row["operable_gap_eur"] == pytest.approx(o.row["operable_revenue_eur"] - o.row["revenue_eur"])
