@@ -78,8 +78,8 @@ def main() -> None:
     ap.add_argument("--write", action="store_true")
     a = ap.parse_args()
     with recorded("replay"):
-        print(f"plan vs operable, DE-LU day-ahead + FCR + aFRR from 2023-06-05, CE frequency of 2022-09-17 "
-              f"re-stamped; one core\n")
+        print("plan vs operable, DE-LU day-ahead + FCR + aFRR from 2023-06-05, CE frequency of 2022-09-17 "
+              "re-stamped; one core\n")
         for site in ("de_lu_1mw_2mwh", "de_lu_portfolio_3x"):
             show(measure(site, date(2023, 6, 5), a.days))
             print()

@@ -130,13 +130,15 @@ def deliver(site: Site, trace: Trace, hz: np.ndarray, start_s: int, dt_hours: fl
                 marks = _close(out, plants, marks, j, asked, rated_share)
             j = int(t - start_s) // spi
             if rec is not None:
-                _recover(out, j, rec, plants, planned_stored, site_net, site_res, energy, total_energy,
-                         free_power, bats)
+                _recover(out, j, rec, plants, planned_stored, site_net, site_res, total_energy, free_power, bats)
             wishes, committed, band = _wishes(j, site_net, site_pos, out.recovery, site_res, products, revised,
                                               rated_share, hours, bats)
             asked = {p: 0.0 for p, _ in committed if p in DROOPS}
-        if t >= t_end:
-            break
+            if not committed:  # no reserve held: no band to be outside of
+                for i, since in enumerate(band_since):
+                    if since is not None:
+                        out.band_exits.append((bats[i].id, since, t))
+                        band_since[i] = None
         f = float(hz[int(t - start_s + tc.warmup_s)]) + (_DITHER if k % 2 else -_DITHER)
         t0 = clock()
         raws = []
@@ -223,7 +225,7 @@ def _wishes(j, site_net, site_pos, recovery, site_res, products, revised, rated_
     return wishes, committed, band
 
 
-def _recover(out, j, rec, plants, planned_stored, site_net, site_res, energy, total_energy, free_power, bats):
+def _recover(out, j, rec, plants, planned_stored, site_net, site_res, total_energy, free_power, bats):
     """At the start of interval j: trade the SoC's deviation from the plan back `lead` intervals on."""
     target = j + rec.lead_intervals
     if target >= out.recovery.size:

@@ -7,7 +7,6 @@ range, timestamp too old or in the future, implausible rate of change, frozen.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
