@@ -171,6 +171,9 @@ class Controller:
         tolerance = self.follow_tolerance
 
         readings: list[Readings] = []
+        modes: list[AssetMode] = []
+        memories: list[Memory] = []
+        off_tracks: list[float | None] = []
         for i, a in enumerate(assets):
             rating = self.ratings[i]
             moving = _POWER_MOVES if abs(a.last_mw) > tolerance * rating.max_mw else _NOTHING_MOVES
@@ -194,10 +197,11 @@ class Controller:
                 a.stop, a.maintenance,
                 bool(acked) and (None in acked or self.assets[i] in acked),
             )
-            mode = transition(a.mode, cond, now)
-            assets[i] = AssetState(mode, memory, a.last_mw, off_track, a.stop, a.estop, a.maintenance)
+            modes.append(transition(a.mode, cond, now))
+            memories.append(memory)
+            off_tracks.append(off_track)
 
-        operable = [a.mode.mode.operable for a in assets]
+        operable = [m.mode.operable for m in modes]
         own = []
         for i in range(n):
             if operable[i]:
@@ -219,7 +223,7 @@ class Controller:
         for i, a in enumerate(assets):
             notes.append([])
             if not operable[i]:
-                resolvers.append(Resolver("state", ZERO, f"{a.mode.mode.value}: {a.mode.reason}"))
+                resolvers.append(Resolver("state", ZERO, f"{modes[i].mode.value}: {modes[i].reason}"))
                 offsets.append(0.0)
                 continue
             env, why = own[i]
@@ -251,7 +255,7 @@ class Controller:
             res = resolvers[i].resolve(idle_mw=offsets[i])
             rating, setpoint = self.ratings[i], res.range.lo
             steps = res.steps
-            mode = a.mode
+            mode = modes[i]
             if operable[i]:
                 was_running = state.assets[i].mode.mode.operable
                 start_from = a.last_mw if was_running else readings[i].values["power_mw"].value
@@ -271,9 +275,9 @@ class Controller:
             commands.append(Command(
                 f"{self.site_id}/{asset}/{cycle}", asset, cycle, now, setpoint, valid_until, mode.mode.value,
                 "ramp" if steps[-1].layer == "ramp" else res.decided_by, reasons, steps))
-            assets[i] = AssetState(mode, a.memory, setpoint, a.off_track_since, a.stop, a.estop, a.maintenance)
+            assets[i] = AssetState(mode, memories[i], setpoint, off_tracks[i], a.stop, a.estop, a.maintenance)
         commands = tuple(commands)
-        snapshot = Snapshot(cycle, now, self.assets, tuple(a.mode.mode.value for a in assets), tuple(readings),
+        snapshot = Snapshot(cycle, now, self.assets, tuple([m.mode.value for m in modes]), tuple(readings),
                             frequency, inputs.wishes, commands)
         return SiteState(cycle, now, tuple(assets), snapshot), commands
 
