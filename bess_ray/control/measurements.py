@@ -93,6 +93,7 @@ class Envelope:
     max_limit_mw: float
     soc_step: float           # largest plausible SoC change in one second (besides the fixed allowance)
     nominal_hz: float = 50.0
+    _ranges: dict[str, tuple[float, float]] = field(init=False, repr=False, compare=False, default_factory=dict)
 
     @classmethod
     def of(cls, charge_mw: float, discharge_mw: float, energy_mwh: float, nominal_hz: float = 50.0) -> "Envelope":
@@ -181,8 +182,8 @@ def validate(raw: Raw, memory: Memory, envelope: Envelope, limits: Limits, now: 
             readings[name] = _new(Reading, (v, Quality.STALE, f"{age:.1f} s old (limit {limits.max_age_s:g} s)"))
         elif skewed:
             readings[name] = _new(Reading, (v, Quality.SKEWED, f"timestamp {-age:.1f} s in the future"))
-        elif previous is not None and name in _STEPPED and abs(v - previous[0]) > (
-                step := envelope.max_step(name, dt := max(received - previous[1], 0.0))):
+        elif previous is not None and name in _STEPPED and (step := envelope.max_step(
+                name, dt := max(received - previous[1], 0.0))) is not None and abs(v - previous[0]) > step:
             readings[name] = _new(Reading, (v, Quality.IMPLAUSIBLE,
                                             f"changed by {v - previous[0]:+.4g} in {dt:.1f} s (limit {step:.4g})"))
         elif (name == "frequency_hz" or name in moving) and (held := t - changed[name]) >= (

@@ -27,7 +27,9 @@ from .resolution import ZERO, Range, Resolver, Step
 from .schedules import LAYERS, Wishes
 from .states import AssetMode, Conditions, transition
 
-_POWER_MOVES, _NOTHING_MOVES = frozenset({"power_mw"}), frozenset()
+_POWER_MOVES: frozenset[str] = frozenset({"power_mw"})
+_NOTHING_MOVES: frozenset[str] = frozenset()
+_NO_ACKS: frozenset[str | None] = frozenset()
 _WITH_HZ = REQUIRED + ("frequency_hz",)
 _HEADROOM = {p: headroom(p) for p in PRODUCTS}  # (needs up, needs down) by product, once
 _LAYER_ATTRIBUTES = tuple((layer, f"{layer}_mw") for layer in LAYERS)
@@ -161,9 +163,9 @@ class Controller:
         actions = inputs.actions
         if actions:
             assets = [self._apply_actions(a, self.assets[i], actions) for i, a in enumerate(state.assets)]
-            acked = {a.asset for a in actions if a.kind == "ack"}
+            acked = frozenset(a.asset for a in actions if a.kind == "ack")
         else:
-            assets, acked = list(state.assets), ()
+            assets, acked = list(state.assets), _NO_ACKS
         reserves = dict(inputs.wishes.reserves)
         droop_committed = any(p in DROOPS and mw > 0 for p, mw in reserves.items())
         required = _WITH_HZ if droop_committed else REQUIRED
@@ -206,12 +208,12 @@ class Controller:
         for i in range(n):
             if operable[i]:
                 v = readings[i].values
-                own.append(envelope(self.ratings[i], v["soc"].value, v["charge_limit_mw"].value,
-                                    v["discharge_limit_mw"].value, dt))
+                own.append(envelope(self.ratings[i], _value(v["soc"]), _value(v["charge_limit_mw"]),
+                                    _value(v["discharge_limit_mw"]), dt))
             else:
                 own.append((ZERO, ""))
         shares = poi_shares([e for e, _ in own], self.import_mw, self.export_mw)
-        hz = [f.value for r in readings if (f := r.values["frequency_hz"]).quality is GOOD]
+        hz = [_value(f) for r in readings if (f := r.values["frequency_hz"]).quality is GOOD]
         frequency = hz[0] if len(hz) == 1 else _median(hz)
         activation = {p: DROOPS[p].activation(frequency, self.nominal_hz) if frequency is not None else 0.0
                       for p in reserves if p in DROOPS}
@@ -245,20 +247,20 @@ class Controller:
             if all(r.decided for r in resolvers):  # a higher layer set every point: nothing left to ask
                 break
             note = f"site {site_mw:.6g} MW"
-            for i, share in enumerate(_split(site_mw, [r.range for r in resolvers], offsets, operable)):
+            for i, part in enumerate(_split(site_mw, [r.range for r in resolvers], offsets, operable)):
                 if operable[i]:
-                    resolvers[i].target(layer, share + offsets[i], note)
+                    resolvers[i].target(layer, part + offsets[i], note)
 
-        commands = []
+        made: list[Command] = []
         valid_until = now + self.command_valid_s
         for i, a in enumerate(assets):
-            res = resolvers[i].resolve(idle_mw=offsets[i])
-            rating, setpoint = self.ratings[i], res.range.lo
-            steps = res.steps
+            resolution = resolvers[i].resolve(idle_mw=offsets[i])
+            rating, setpoint = self.ratings[i], resolution.range.lo
+            steps = resolution.steps
             mode = modes[i]
             if operable[i]:
                 was_running = state.assets[i].mode.mode.operable
-                start_from = a.last_mw if was_running else readings[i].values["power_mw"].value
+                start_from = a.last_mw if was_running else _value(readings[i].values["power_mw"])
                 first = steps[0]  # the limits layer's range
                 ramped = ramp(rating, start_from, dt).clip(setpoint)
                 final = min(max(ramped, first.lo), first.hi)
@@ -272,11 +274,11 @@ class Controller:
                 reasons = tuple(notes[i]) + (f"{mode.mode.value}: {mode.reason}",)
             setpoint += 0.0
             asset = self.assets[i]
-            commands.append(Command(
+            made.append(Command(
                 f"{self.site_id}/{asset}/{cycle}", asset, cycle, now, setpoint, valid_until, mode.mode.value,
-                "ramp" if steps[-1].layer == "ramp" else res.decided_by, reasons, steps))
+                "ramp" if steps[-1].layer == "ramp" else resolution.decided_by, reasons, steps))
             assets[i] = AssetState(mode, memories[i], setpoint, off_tracks[i], a.stop, a.estop, a.maintenance)
-        commands = tuple(commands)
+        commands = tuple(made)
         snapshot = Snapshot(cycle, now, self.assets, tuple([m.mode.value for m in modes]), tuple(readings),
                             frequency, inputs.wishes, commands)
         return SiteState(cycle, now, tuple(assets), snapshot), commands
@@ -376,6 +378,13 @@ def _split(site_mw: float, ranges: list[Range], offsets: list[float], operable: 
     if total <= 0:
         return [0.0] * len(ranges)
     return [site_mw * x / total for x in room]
+
+
+def _value(reading: Reading) -> float:
+    """A good reading's value (the caller checked its quality)."""
+    value = reading.value
+    assert value is not None
+    return value
 
 
 def _good(reading: Reading) -> float | None:
