@@ -241,7 +241,9 @@ def _recover(out, j, rec, plants, planned_stored, site_net, site_res, total_ener
     mw = (dev * eta_d if dev > 0 else dev / eta_c) / out.interval_h
     held = sum(float(site_res[p][target]) for p in site_res)
     cap = rec.max_share * max(0.0, free_power - held - abs(float(site_net[target])))
-    out.recovery[target] = min(max(mw, -cap), cap)
+    mw = min(max(mw, -cap), cap)
+    if abs(mw) >= 1e-4:  # a trade is at least 0.1 kW (what the reserves leave free may be nothing)
+        out.recovery[target] = mw
 
 
 def intervention(c: Command) -> str | None:
