@@ -170,3 +170,17 @@ def test_a_backtest_through_the_control_pipeline_on_nordic_frequency(tmp_path):
     bad = cli("backtest", path, "--out", tmp_path / "bad", "--frequency", str(tmp_path / "nope.parquet"))
     assert bad.returncode != 0 and "frequency" in bad.stderr and "no such file" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+@pytest.mark.slow
+def test_the_plan_versus_operable_example_gives_the_readmes_figures_to_the_cent(tmp_path):
+    p = cli("backtest", CONFIGS / "backtests" / "de_lu_week_through_control.yaml", "--out", tmp_path)
+    assert p.returncode == 0, p.stderr
+    s = json.loads((tmp_path / "summary.json").read_text())
+    want = json.loads((ROOT / "tests" / "data" / "figures.json").read_text())["operable/de_lu_week_through_control"]
+    assert round(s["revenue_eur"], 2) == want["revenue_eur"]
+    assert round(s["operable"]["revenue_eur"], 2) == want["operable_revenue_eur"]
+    assert s["operable"]["non_delivery_intervals"] == want["non_delivery_intervals"]
+    assert f"operable {want['operable_revenue_eur']:,.2f} EUR" in p.stdout
+    assert f"{want['operable_revenue_eur']:,.2f}" in (ROOT / "README.md").read_text()
+    assert f"{want['operable_revenue_eur']:,.2f}" in (ROOT / "docs" / "backtests.md").read_text()
