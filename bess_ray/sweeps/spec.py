@@ -156,7 +156,8 @@ def load_sweep(path: str | Path, first_day=None) -> Sweep:
             raise ConfigError(_reword(e, where)) from None
         resolved = valid.model_dump(mode="json")
         resolved.pop("name")
-        case_id = _hash({"kind": spec.kind, "config": resolved})[:16]
+        hashed = {k: v for k, v in resolved.items() if not (k in HASHED_WHEN_SET and v is None)}
+        case_id = _hash({"kind": spec.kind, "config": hashed})[:16]
         if case_id in seen:
             raise ConfigError(f"{where}: the same config as case ({seen[case_id]}); each case must differ")
         seen[case_id] = ", ".join(f"{k}={v}" for k, v in sel.items() if v is not None)
@@ -295,6 +296,11 @@ def _data_key(kind: str, cfg: dict) -> str:
     else:
         keep.update(start_year=cfg["start_year"], years=cfg["years"], strategy=cfg["strategy"])
     return _hash(keep)[:16]
+
+
+# optional blocks added after a release: a case that leaves them unset keeps the id it had, so a
+# sweep's output folder still resumes
+HASHED_WHEN_SET = ("through_control",)
 
 
 def _hash(obj) -> str:
