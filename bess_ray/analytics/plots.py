@@ -40,6 +40,12 @@ def _save(fig, path: Path, source: str) -> Path:
     return path
 
 
+def _day_ends(ts: np.ndarray) -> np.ndarray:
+    """The index of each UTC day's last interval."""
+    day = ts.astype("datetime64[D]")
+    return np.r_[np.flatnonzero(day[1:] != day[:-1]), day.size - 1]
+
+
 def week_dispatch(path: Path, ts: np.ndarray, price: np.ndarray, net: np.ndarray, soc_frac: np.ndarray,
                   title: str, source: str) -> Path:
     fig, (ax1, ax2) = _figure(2, figsize=(11, 6), sharex=True)
@@ -77,8 +83,7 @@ def cumulative(path: Path, ts: np.ndarray, series: dict[str, np.ndarray], title:
     """Cumulative revenue per series, drawn at the end of each UTC day (a year is 365 points, not
     35,040: the same line at a width of 11 inches)."""
     fig, ax = _figure()
-    day = ts.astype("datetime64[D]")
-    ends = np.r_[np.flatnonzero(day[1:] != day[:-1]), day.size - 1]
+    ends = _day_ends(ts)
     for name, rev in series.items():
         ax.plot(ts[ends], np.cumsum(rev)[ends], label=name, lw=1.2)
     ax.set_ylabel("cumulative revenue, EUR")
@@ -92,8 +97,7 @@ def plan_vs_operable(path: Path, ts: np.ndarray, soc_plan: np.ndarray, soc_deliv
     """The stored energy the plan expected against what the control pipeline delivered, and the
     cumulative money of both (drawn at the end of each UTC day)."""
     fig, (ax1, ax2) = _figure(2, figsize=(11, 6), sharex=True)
-    day = ts.astype("datetime64[D]")
-    ends = np.r_[np.flatnonzero(day[1:] != day[:-1]), day.size - 1]
+    ends = _day_ends(ts)
     ax1.plot(ts, soc_plan, color="tab:gray", lw=1, label="plan")
     ax1.plot(ts, soc_delivered, color="tab:green", lw=1, label="delivered")
     ax1.set_ylabel("stored energy, MWh")

@@ -38,6 +38,7 @@ import polars as pl
 from ..config import Site
 from ..control.measurements import DEVICE_RUNNING, DEVICE_STANDBY, Raw
 from ..control.pipeline import Command, Controller, Inputs
+from ..control.limits import reserve_base
 from ..control.reserves import DROOPS, headroom
 from ..control.schedules import Wishes
 from ..control.settings import Operation
@@ -167,9 +168,9 @@ def deliver(site: Site, trace: Trace, hz: np.ndarray, start_s: int, dt_hours: fl
                 current[i] = (why, t) if why else None
             if committed:
                 failed = failed or why == "reserve_headroom_short" or (why or "").startswith("state:")
-                low, high = band[i]
-                s = plants[i].soc
-                outside = s < low or s > high
+                up_mwh, down_mwh = band[i]  # the pipeline's own rule for the energy the reserves keep
+                base = reserve_base(controller.ratings[i], plants[i].soc, up_mwh, down_mwh)
+                outside = base.hi == 0.0 or base.lo == 0.0
                 if outside and band_since[i] is None:
                     band_since[i] = t
                 elif not outside and band_since[i] is not None:
@@ -209,7 +210,8 @@ def _close(out: Operable, plants: list[Plant], marks, j: int, asked: dict[str, f
 
 
 def _wishes(j, site_net, site_pos, recovery, site_res, products, revised, rated_share, hours, bats):
-    """What the site is asked in interval j, the commitments, and each asset's reserve energy band."""
+    """What the site is asked in interval j, the commitments, and each asset's full-activation energy
+    (up, down) in MWh."""
     committed = tuple((p, float(site_res[p][j])) for p in products if site_res[p][j] > 1e-9)
     net = float(site_net[j] + recovery[j])
     if revised or recovery[j]:
@@ -217,11 +219,10 @@ def _wishes(j, site_net, site_pos, recovery, site_res, products, revised, rated_
     else:
         wishes = Wishes(day_ahead_mw=net, reserves=committed)
     band = []
-    for i, b in enumerate(bats):
+    for i in range(len(bats)):
         up = sum(mw * rated_share[i] * hours[p] for p, mw in committed if headroom(p)[0])
         down = sum(mw * rated_share[i] * hours[p] for p, mw in committed if headroom(p)[1])
-        band.append((b.soc_min + up / (b.energy_mwh * b.discharge_efficiency),
-                     b.soc_max - down * b.charge_efficiency / b.energy_mwh))
+        band.append((up, down))
     return wishes, committed, band
 
 

@@ -17,6 +17,7 @@ a fraction of nameplate energy.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 # SunSpec 701 InvSt codes
@@ -127,11 +128,15 @@ class Plant:
         # the largest SoC excursion the segment can make, against the taper band
         reach = max(abs(p0), abs(wanted)) * d / 3600.0 / (e * min(self.discharge_efficiency, 1.0 / self.charge_efficiency))
         lo, hi = (self.taper, 1.0 - self.taper) if self.taper > 0 else (0.0, 1.0)
-        if not (lo <= self.soc - reach and self.soc + reach <= hi) and (reach > 0 or not lo <= self.soc <= hi):
+        if not lo <= self.soc - reach <= self.soc + reach <= hi:
             return False
         rate = (self.ramp_mw_per_s or self.max_mw) * self.ramp_factor
-        t_ramp = min(abs(wanted - p0) / rate, d) if rate > 0 else d
-        p1 = p0 + (wanted - p0) * (t_ramp / (abs(wanted - p0) / rate)) if wanted != p0 and rate > 0 else p0
+        if rate <= 0:  # a stuck inverter: power stays
+            t_ramp, p1 = d, p0
+        elif abs(wanted - p0) <= rate * d:  # reached within the segment, then held
+            t_ramp, p1 = abs(wanted - p0) / rate, wanted
+        else:
+            t_ramp, p1 = d, p0 + math.copysign(rate * d, wanted - p0)
         out, into = _energy(p0, p1, t_ramp)
         o2, i2 = _energy(p1, p1, d - t_ramp)
         out, into = out + o2, into + i2
