@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -112,6 +113,22 @@ class _SqliteTx(Transaction):
         self.db.executemany(_upsert_sql(table, frame.columns, key), frame.iter_rows())
 
 
+def _set_wal(db: sqlite3.Connection, url: str, patience_s: float = 30.0) -> None:
+    """Switch to write-ahead logging. SQLite answers "database is locked" at once, without its busy
+    timeout, when several connections switch a new file together: wait and try again."""
+    deadline = time.monotonic() + patience_s
+    pause = 0.005
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise StoreError(f"store {url}: cannot switch to write-ahead logging: {e}") from None
+            time.sleep(pause)
+            pause = min(pause * 2, 0.2)
+
+
 class SqliteDatabase(Database):
     """The embedded store: one file, write-ahead logging, one connection per thread."""
 
@@ -135,7 +152,7 @@ class SqliteDatabase(Database):
                 raise StoreError(f"store {self.url}: cannot open: {e}") from None
             db.row_factory = sqlite3.Row
             # WAL lets readers run beside a writer; commits need no fsync of their own
-            db.execute("PRAGMA journal_mode=WAL")
+            _set_wal(db, self.url)
             db.execute("PRAGMA synchronous=NORMAL")
             self._local.db = db
         return db
