@@ -144,7 +144,7 @@ def cmd_serve(a: argparse.Namespace) -> int:
     ensure_ray(a.address)
     serve.start(http_options={"host": a.host, "port": a.port})
     args = {"max_upload_mb": a.max_upload_mb, "solver_replicas": a.solver_replicas, "cache_mb": a.cache_mb,
-            "wait_s": a.wait_s}
+            "wait_s": a.wait_s, **({"flows": str(Path(a.flows).resolve())} if a.flows else {})}
     serve.run(build_app(args), name="bess-ray", route_prefix="/")
     print(f"bess-ray API on http://{a.host}:{a.port} (docs at /docs); Ctrl-C stops it", flush=True)
     try:
@@ -302,6 +302,22 @@ def cmd_fieldsim(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_flows(a: argparse.Namespace) -> int:
+    from .flows import commands
+
+    if a.flows_cmd == "run":
+        return commands.run(a.file, clock=a.clock, first=a.start, last=a.end, sites=not a.no_sites,
+                            address=a.address, as_json=a.json, quiet=a.quiet, pace=a.pace)
+    if a.flows_cmd == "backfill":
+        return commands.run(a.file, first=a.start, last=a.end, backfill=True, address=a.address, as_json=a.json,
+                            quiet=a.quiet)
+    if a.flows_cmd == "history":
+        return commands.history(site=a.site, flow=a.flow, status=a.status, as_json=a.json, limit=a.limit)
+    if a.flows_cmd == "trigger":
+        return commands.trigger(a.file, a.flow, a.site, a.delivery, a.hour, a.address)
+    return commands.listing()
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="bess-ray", description="Battery energy storage on real market data.")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -379,6 +395,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-mb", type=float, default=512.0, help="memory limit of the scenario cache")
     p.add_argument("--wait-s", type=float, default=10.0,
                    help="a job finished within this is answered at once, a longer one with 202 and its id")
+    p.add_argument("--flows", metavar="FILE", help="a flows file whose runs can be triggered over HTTP")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("keys", help="API keys for the HTTP API: create, list, revoke")
@@ -427,6 +444,40 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--faults", metavar="FILE", help="a fault file (YAML: faults: [{kind, asset, at_s, for_s}])")
     p.add_argument("--seconds", type=float, help="stop after this long (default: until interrupted)")
     p.set_defaults(func=cmd_fieldsim)
+
+    p = sub.add_parser("flows", help="versioned trading flows at the market gates: run the orchestrator, backfill, "
+                                     "trigger one run, list the history")
+    fsub = p.add_subparsers(dest="flows_cmd", required=True)
+    for name, text in (("run", "run a flows file's flows at their triggers (real clock: until interrupted, or --to)"),
+                       ("backfill", "run a past window on a simulated clock: outputs recorded, nothing handed")):
+        k = fsub.add_parser(name, help=text)
+        k.add_argument("file", help="a flows file (configs/flows/*.yaml)")
+        if name == "run":
+            k.add_argument("--clock", choices=["real", "simulated"], default="real",
+                           help="simulated: the window's triggers as fast as the machine allows")
+            k.add_argument("--no-sites", action="store_true", help="do not start or reach the site actors (outputs only)")
+            k.add_argument("--pace", type=float, default=0.0, metavar="SECONDS",
+                           help="simulated clock: wall seconds per trigger instant, to watch a run")
+        k.add_argument("--from", dest="start", required=name == "backfill", help="first delivery day (ISO date)")
+        k.add_argument("--to", dest="end", required=name == "backfill", help="day after the last delivery day")
+        k.add_argument("--address", help="join this Ray cluster (default: RAY_ADDRESS, else a local Ray)")
+        k.add_argument("--json", action="store_true", help="print the summary as JSON")
+        k.add_argument("--quiet", action="store_true", help="print only the summary")
+    k = fsub.add_parser("history", help="every run with its inputs, outputs and status")
+    k.add_argument("--site")
+    k.add_argument("--flow")
+    k.add_argument("--status", choices=["pending", "running", "retry", "succeeded", "done", "failed", "skipped"])
+    k.add_argument("--limit", type=int, default=1000)
+    k.add_argument("--json", action="store_true", help="JSON rows (with inputs and outputs)")
+    k = fsub.add_parser("trigger", help="run one (flow, site, delivery day) now, once")
+    k.add_argument("file")
+    k.add_argument("flow")
+    k.add_argument("site")
+    k.add_argument("delivery", help="the delivery day (ISO date)")
+    k.add_argument("--hour", help="hourly flows: the hour (ISO, UTC)")
+    k.add_argument("--address")
+    fsub.add_parser("list", help="the flows and versions this release ships")
+    p.set_defaults(func=cmd_flows)
 
     p = sub.add_parser("store", help="the store (BESS_RAY_STORE, default SQLite under BESS_RAY_HOME): "
                                      "migrate, info, export data points to Parquet")

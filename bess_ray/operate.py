@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import sys
 
 from .control.loop import ControlLoop
@@ -18,12 +17,7 @@ from .control.replay import Recorder, replay
 from .control.schedule_files import read_plan
 from .control.schedules import EMPTY
 from .control.settings import load_operation
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from .devices.fieldsim.run import free_port
 
 
 def devices_for(operation, device: str | None, sim_port: int | None = None) -> list:

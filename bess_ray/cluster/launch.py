@@ -19,7 +19,7 @@ def start_simulator(operation: Operation, port: int):
 
 
 def start_site(operation: Operation, *, store: str | None = None, sim_port: int | None = None,
-               telemetry_s: float = 5.0, detached: bool = False) -> dict:
+               telemetry_s: float = 5.0, detached: bool = False, clock: str = "real") -> dict:
     """One asset actor per battery, then the site actor (which finds them by name). Joins actors
     that already run under those names."""
     lifetime = {"lifetime": "detached"} if detached else {}
@@ -34,7 +34,7 @@ def start_site(operation: Operation, *, store: str | None = None, sim_port: int 
             reversion_s=operation.control.reversion_s, register_map=cfg.register_map, store=store))
     ray.get([a.status.remote() for a in assets], timeout=120)
     handle = SiteActor.options(name=site_name(site.id), namespace=NAMESPACE, get_if_exists=True, **lifetime).remote(
-        operation.model_dump(mode="json"), store=store, telemetry_s=telemetry_s)
+        operation.model_dump(mode="json"), store=store, telemetry_s=telemetry_s, clock=clock)
     ray.get(handle.status.remote(), timeout=120)
     return {"site": handle, "assets": assets}
 

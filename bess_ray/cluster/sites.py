@@ -28,6 +28,7 @@ from collections import deque
 
 import ray
 
+from ..clock import RealClock, SimulatedClock
 from ..control.loop import ControlLoop, LoopThread
 from ..control.pipeline import AssetState, Controller, OperatorAction, SiteState
 from ..control.schedules import EMPTY, Plan
@@ -155,8 +156,12 @@ class _AssetProxy:
 class SiteHost:
     """One site's control loop, schedule, operator actions, telemetry and persisted state."""
 
-    def __init__(self, operation: dict, *, store: str | None = None, telemetry_s: float = 5.0) -> None:
+    def __init__(self, operation: dict, *, store: str | None = None, telemetry_s: float = 5.0,
+                 clock: str = "real") -> None:
         self.operation = Operation.model_validate(operation)
+        # the clock the site's schedules are judged by (what is past, locked, due): real, or the
+        # simulated time of a flows run (`advance`); the device loop keeps real time with the devices
+        self.clock = SimulatedClock() if clock == "simulated" else RealClock()
         self.controller = Controller.of(self.operation)
         self.id = self.operation.site.id
         self.name = site_name(self.id)
@@ -262,7 +267,7 @@ class SiteHost:
     def set_schedule(self, payload: dict, source: str = "upload", by: str | None = None) -> dict:
         """Check a new schedule against the site's limits and make it the active version; the past
         and committed reserves stay as they were."""
-        now = time.time()
+        now = self.clock.now()
         new = plan_from_payload(payload)
         site = self.operation.site
         check(new, import_mw=site.poi.import_mw, export_mw=site.poi.export_mw,
@@ -274,7 +279,14 @@ class SiteHost:
         version = self.ops.add_schedule(self.id, stored, source, by)
         self.loop.plan = Plan(merged.layers, merged.reserves, f"v{version}")
         self._event(None, "schedule", f"schedule v{version} from {source} by {by or 'unknown'}")
-        return {"site": self.id, "version": version, "source": source, "intervals": len(stored["timestamps"])}
+        return {"site": self.id, "version": version, "source": source, "intervals": len(stored["timestamps"]),
+                "accepted_at": iso(now)}
+
+    def advance(self, t: float) -> float:
+        """Move a simulated schedule clock on to `t` (never back); the clock's time."""
+        if isinstance(self.clock, SimulatedClock):
+            self.clock.t = max(self.clock.t, t)
+        return self.clock.now()
 
     # -------------------------------------------------------------------------------- queries
     @ray.method(concurrency_group="query")

@@ -28,6 +28,7 @@ from ..errors import BessRayError, InfeasibleError
 from ..optimization.warm import WarmSolver
 from ..simulation.config import SimulationConfig
 from ..store import open_store, store_url, use_store
+from ..store.flow_runs import FlowRuns
 from ..store.jobs import FINISHED, JobStore
 from ..store.keys import KeyStore
 from ..store.scenarios import ScenarioExists, ScenarioStore
@@ -36,6 +37,7 @@ from .cache import ScenarioCache, series_from_entry
 from .jobs import Jobs
 from .auth import role as _role
 from .schedules import ScheduleAnswer, ScheduleRequest, answer_json, solve_schedule
+from .flows import router as flows_router
 from .sites import router as sites_router
 
 api = FastAPI(title="bess-ray", version=__version__,
@@ -102,6 +104,7 @@ class _RequestIdMetricsAudit:
 
 api.add_middleware(_RequestIdMetricsAudit)
 api.include_router(sites_router)  # before the job routes: /v1/sites is not a job kind
+api.include_router(flows_router)
 
 
 def _reason(e: Exception) -> str:
@@ -187,7 +190,7 @@ class Solver:
 class Ingress:
     def __init__(self, solver: DeploymentHandle, jobs: DeploymentHandle, cache: DeploymentHandle,
                  home: str | None = None, max_upload_mb: float = 50.0, wait_s: float = 10.0,
-                 store: str | None = None) -> None:
+                 store: str | None = None, flows: str | None = None) -> None:
         self.solver = solver
         self.jobs = jobs
         self.cache = cache
@@ -195,6 +198,8 @@ class Ingress:
         self.keys = KeyStore(opened)
         self.scenarios = ScenarioStore(opened)
         self.job_store = JobStore(opened)
+        self.flow_runs = FlowRuns(opened)
+        self.flows_file = flows
         self.max_upload = int(max_upload_mb * 1024 * 1024)
         self.wait_s = wait_s
         self.registry = CollectorRegistry()
@@ -394,7 +399,7 @@ def build_app(args: dict | None = None):
     `home` (BESS_RAY_HOME: the embedded store and the jobs' files), `max_upload_mb` (50),
     `cache_mb` (the scenario cache's memory limit, 512), `wait_s` (how long a job request waits
     before answering 202, 10), `solver_replicas` (1; serve.yaml autoscales), `solver_cpus` (the CPUs
-    each Solver replica reserves, 1)."""
+    each Solver replica reserves, 1), `flows` (a flows file: runs can be triggered over HTTP)."""
     args = args or {}
     home = args.get("home") or os.environ.get("BESS_RAY_HOME")
     store = args.get("store") or os.environ.get("BESS_RAY_STORE")
@@ -404,4 +409,15 @@ def build_app(args: dict | None = None):
                             **({"ray_actor_options": {"num_cpus": float(args["solver_cpus"]), "runtime_env": SOLVER_ENV}}
                                if "solver_cpus" in args else {}))
     return Ingress.bind(solver.bind(home, cache, store), Jobs.bind(home, store), cache, home,
-                        float(args.get("max_upload_mb", 50)), float(args.get("wait_s", 10)), store)
+                        float(args.get("max_upload_mb", 50)), float(args.get("wait_s", 10)), store,
+                        _flows_file(args.get("flows") or os.environ.get("BESS_RAY_FLOWS")))
+
+
+def _flows_file(path: str | None) -> str | None:
+    """The flows file, checked now (a bad one fails the deploy, naming the field), as an absolute path."""
+    if not path:
+        return None
+    from ..flows.spec import load_flows
+
+    load_flows(path)
+    return str(Path(path).resolve())

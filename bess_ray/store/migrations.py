@@ -84,12 +84,26 @@ V4_OPERATIONS = (
     "CREATE INDEX events_by_site_time ON events (site, t)",
 )
 
+V5_FLOW_RUNS = (
+    # one row per (flow, site, delivery period): what a killed orchestrator resumes from
+    """CREATE TABLE flow_runs (run_id TEXT PRIMARY KEY, flow TEXT NOT NULL, version TEXT NOT NULL,
+        site TEXT NOT NULL, delivery TEXT NOT NULL, period TEXT NOT NULL, trigger_utc TEXT NOT NULL,
+        status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_try_utc TEXT, inputs_hash TEXT,
+        inputs TEXT, outputs TEXT, error TEXT, handed TEXT, started_utc TEXT, finished_utc TEXT,
+        owner TEXT)""",
+    "CREATE INDEX flow_runs_by_site ON flow_runs (site, delivery)",
+    # one orchestrator per flows file at a time
+    """CREATE TABLE flow_leases (name TEXT PRIMARY KEY, owner TEXT NOT NULL, host TEXT NOT NULL,
+        pid INTEGER NOT NULL, expires REAL NOT NULL)""",
+)
+
 Step = tuple[str, tuple[str, ...] | Callable[[Database, Transaction], None]]
 MIGRATIONS: tuple[Step, ...] = (
     ("api keys, audit log, jobs, scenarios", V1_UNVERSIONED),
     ("scenario data in the store; jobs know their runner", _scenario_data_in_the_store),
     ("data points", V3_DATA_POINTS),
     ("operations: control state, site schedules, events", V4_OPERATIONS),
+    ("flow runs and orchestrator leases", V5_FLOW_RUNS),
 )
 LATEST = len(MIGRATIONS)
 AFTER = {2: _unlink_scenario_files}

@@ -61,6 +61,11 @@ class OperationsStore:
         row["payload"] = json.loads(row["payload"])
         return row
 
+    def has_source(self, site: str, source: str) -> int | None:
+        """The version of a site's schedule that came from `source` (a flow run's id), if any."""
+        row = self.db.row("SELECT version FROM site_schedules WHERE site = ? AND source = ? LIMIT 1", (site, source))
+        return int(row["version"]) if row else None
+
     # ----------------------------------------------------------------------------------- events
     def add_events(self, site: str, events: list[tuple[float, str | None, str, str]]) -> None:
         """Append (time, asset, kind, text) events of a site in one transaction."""

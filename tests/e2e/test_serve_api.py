@@ -47,6 +47,9 @@ NEEDED = {
     ("POST", "/v1/sites/{site}/ack"): "operator", ("POST", "/v1/sites/{site}/schedule"): "operator",
     ("GET", "/v1/sites/{site}/schedule"): "viewer", ("GET", "/v1/sites/{site}/events"): "viewer",
     ("GET", "/v1/sites/{site}/telemetry"): "viewer",
+    # a flow that hands a schedule to a site needs operator as well (tests/e2e/test_flows_ray.py)
+    ("GET", "/v1/flows"): "viewer", ("GET", "/v1/flows/runs"): "viewer",
+    ("GET", "/v1/flows/runs/{run_id}"): "viewer", ("POST", "/v1/flows/runs"): "analyst",
 }
 PUBLIC = {("GET", "/healthz")}
 
@@ -56,7 +59,8 @@ def test_auth_matrix_every_role_against_every_endpoint(api):
     routes = {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops}
     assert routes == set(NEEDED) | PUBLIC, routes ^ (set(NEEDED) | PUBLIC)
     for (method, template), needed in NEEDED.items():
-        path = template.format(name="none_such", kind="sweeps", job_id="sw_none", path="summary.json", site="none_such")
+        path = template.format(name="none_such", kind="sweeps", job_id="sw_none", path="summary.json", site="none_such",
+                                 run_id="trading/none_such/2023-06-05")
         assert call(api, method, path, {})[0] == 401, path
         assert call(api, method, path, {}, token="bessray_00000000_forged")[0] == 401, path
         for role in ROLES:

@@ -7,6 +7,7 @@ import polars as pl
 
 from bess_ray.store import DataPoint, open_store
 from bess_ray.store.analytics import daily
+from bess_ray.store.migrations import LATEST
 
 from tests.e2e.test_cli import cli
 
@@ -14,7 +15,7 @@ from tests.e2e.test_cli import cli
 def test_migrate_info_and_export_a_day_to_duckdb(tmp_path):
     home = tmp_path / "home"
     p = cli("store", "migrate", env_home=home)
-    assert p.returncode == 0 and "schema version 0 -> 4" in p.stdout, p.stdout + p.stderr
+    assert p.returncode == 0 and f"schema version 0 -> {LATEST}" in p.stdout, p.stdout + p.stderr
     assert "nothing to do" in cli("store", "migrate", env_home=home).stdout
 
     repo = open_store(f"sqlite:///{home.resolve() / 'bess_ray.sqlite'}").points
@@ -25,7 +26,7 @@ def test_migrate_info_and_export_a_day_to_duckdb(tmp_path):
         repo.write(f"site/de1/asset/{asset}/soc", pl.DataFrame({"timestamp": stamps, "value": np.full(len(stamps), level)}))
 
     info = json.loads(cli("store", "info", "--json", env_home=home).stdout)
-    assert info["backend"] == "sqlite" and info["schema_version"] == 4 and info["rows"]["samples"] == 2 * len(stamps)
+    assert info["backend"] == "sqlite" and info["schema_version"] == LATEST and info["rows"]["samples"] == 2 * len(stamps)
 
     out = tmp_path / "de1.parquet"
     p = cli("store", "export", "site/de1", "--from", "2024-03-30T23:00:00Z", "--to", "2024-04-01T22:00:00Z",

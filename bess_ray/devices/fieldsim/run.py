@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from dataclasses import dataclass, field
 
@@ -153,3 +154,10 @@ class FieldSims:
 
     def plant(self, k: int, unit: int = 0):
         return self.sims[k].units[unit].plant
+
+
+def free_port() -> int:
+    """A free local TCP port for a simulator (the OS picks it)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
