@@ -6,12 +6,13 @@ silently; every error names the field path and the reason.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from .errors import ConfigError
 from .markets import PRODUCTS, get_zone, parse_products
@@ -28,24 +29,79 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     @classmethod
-    def from_dict(cls, data: dict, source: str = "config"):
+    def from_dict(cls, data: dict, source: str = "config", base_dir: Path | None = None):
+        """Validate `data`; `base_dir` is where files it names are read from (a config file's
+        folder). Without one, fields that name files refuse them (data sent over HTTP)."""
         try:
-            return cls.model_validate(data)
+            return cls.model_validate(data, context={"base_dir": base_dir})
         except ValidationError as e:
             raise ConfigError(format_validation_error(e, source)) from None
 
     @classmethod
     def from_yaml(cls, path: str | Path):
-        return cls.from_dict(read_yaml(path), str(path))
+        return cls.from_dict(read_yaml(path), str(path), Path(path).parent)
+
+
+class Limit(StrictModel):
+    """A time-varying limit of a battery: over `start`..`end`, or at the instant `at` (SoC only).
+
+    Times are ISO 8601; without an offset they are the zone's local time. Power limits (`charge_mw`,
+    `discharge_mw`, at the terminals like the ratings; `available: false` fixes both to 0) hold in
+    every interval that overlaps the window; SoC limits (fractions of energy_mwh) hold at every
+    interval boundary within it, and `at` holds at the first boundary at or after that instant.
+    """
+
+    start: datetime | None = None
+    end: datetime | None = None
+    at: datetime | None = None
+    available: bool = Field(True, description="false: an outage, charge and discharge both 0")
+    charge_mw: float | None = Field(None, ge=0, description="charging power at most this, MW")
+    discharge_mw: float | None = Field(None, ge=0, description="discharging power at most this, MW")
+    soc_min: Fraction | None = Field(None, description="SoC at least this (e.g. 0.8 at 07:00)")
+    soc_max: Fraction | None = Field(None, description="SoC at most this")
+    reason: str = Field("", description="shown where the limit is reported (maintenance, grid operator ...)")
+
+    @model_validator(mode="after")
+    def _window(self) -> "Limit":
+        if self.at is not None:
+            if self.start is not None or self.end is not None:
+                raise ValueError("give either at or start and end, not both")
+            if not self.available or self.charge_mw is not None or self.discharge_mw is not None:
+                raise ValueError("at is an instant: it takes soc_min / soc_max only (power needs start and end)")
+        elif self.start is None or self.end is None:
+            raise ValueError("give start and end (a window) or at (an instant)")
+        elif has_offset(self.start) != has_offset(self.end):
+            raise ValueError("start and end must both have an offset or both be local time")
+        elif self.end <= self.start:
+            raise ValueError(f"end ({self.end.isoformat()}) must be after start ({self.start.isoformat()})")
+        if self.available and all(v is None for v in (self.charge_mw, self.discharge_mw, self.soc_min, self.soc_max)):
+            raise ValueError("a limit needs available: false, charge_mw, discharge_mw, soc_min or soc_max")
+        if self.soc_min is not None and self.soc_max is not None and self.soc_min > self.soc_max:
+            raise ValueError(f"soc_min ({self.soc_min}) is above soc_max ({self.soc_max})")
+        return self
+
+
+def has_offset(t: datetime) -> bool:
+    return t.tzinfo is not None and t.utcoffset() is not None
 
 
 class Battery(StrictModel):
-    """A battery at the site. Power > 0 is discharge, < 0 is charge, everywhere."""
+    """A battery at the site. Power > 0 is discharge, < 0 is charge, everywhere.
+
+    Power ratings are held at the terminals (AC), which is what the LP and the money use. A battery
+    rated on the battery side (`power_side: dc`, or a `c_rate`) is converted on loading through
+    the efficiencies: charge_mw(AC) = charge_mw(DC) / charge_efficiency and discharge_mw(AC) =
+    discharge_mw(DC) x discharge_efficiency, after which the battery reads as AC-rated.
+    """
 
     type: Literal["battery"] = "battery"
     id: str = Field(min_length=1)
-    charge_mw: float = Field(gt=0, description="maximum charging power at the terminals, MW")
-    discharge_mw: float = Field(gt=0, description="maximum discharging power at the terminals, MW")
+    charge_mw: float = Field(gt=0, description="maximum charging power, MW (at the terminals unless power_side: dc)")
+    discharge_mw: float = Field(gt=0, description="maximum discharging power, MW (at the terminals unless power_side: dc)")
+    power_side: Literal["ac", "dc"] = Field(
+        "ac", description="ac: charge_mw / discharge_mw at the grid terminals; dc: on the battery side (converted)")
+    c_rate: float | None = Field(None, gt=0, le=10, description="battery-side power = c_rate x energy_mwh, "
+                                                                "instead of charge_mw / discharge_mw")
     energy_mwh: float = Field(gt=0, description="nameplate energy, MWh")
     charge_efficiency: Efficiency = 0.95
     discharge_efficiency: Efficiency = 0.95
@@ -58,7 +114,55 @@ class Battery(StrictModel):
     )
     standby_loss_per_hour: float = Field(0.0, ge=0.0, lt=1.0, description="fraction of stored energy lost per hour")
     degradation_cost_eur_mwh: float = Field(0.0, ge=0.0, description="cost per MWh discharged")
+    throughput_cost_eur_mwh: float = Field(0.0, ge=0.0, description="cost per MWh charged and per MWh discharged")
+    cycle_cost_eur: float = Field(0.0, ge=0.0, description="cost per equivalent full cycle (usable energy discharged)")
     max_cycles_per_day: float | None = Field(None, gt=0, description="discharged energy per local day / usable energy")
+    joint_power_limit: bool = Field(
+        False, description="one LP row per interval, charge/charge_mw + discharge/discharge_mw <= 1: the plan never "
+                           "charges and discharges at once at full power (binaries forbid it altogether)")
+    limits: tuple[Limit, ...] = Field(
+        (), description="time-varying limits (outages, deratings, SoC windows), inline or a file (CSV, Parquet, JSON)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _battery_side(cls, data):
+        """A battery-side rating (power_side: dc, or c_rate) becomes the terminal (AC) rating."""
+        if not isinstance(data, dict) or (data.get("power_side", "ac") == "ac" and data.get("c_rate") is None):
+            return data
+        data = dict(data)
+        try:
+            eta_c = float(data.get("charge_efficiency", 0.95))
+            eta_d = float(data.get("discharge_efficiency", 0.95))
+            if data.get("c_rate") is not None:
+                if "charge_mw" in data or "discharge_mw" in data:
+                    raise ValueError("give c_rate or charge_mw / discharge_mw, not both")
+                c_rate, energy = float(data["c_rate"]), float(data["energy_mwh"])
+                if not 0 < c_rate <= 10:
+                    raise ValueError(f"c_rate: {c_rate:g} is not within (0, 10] per hour")
+                data["charge_mw"] = data["discharge_mw"] = c_rate * energy
+            elif data.get("power_side") != "dc":
+                return data  # an unknown power_side: the field says so
+            if not (0 < eta_c <= 1 and 0 < eta_d <= 1):
+                return data  # the efficiency fields say what is wrong
+            data["charge_mw"] = float(data["charge_mw"]) / eta_c
+            data["discharge_mw"] = float(data["discharge_mw"]) * eta_d
+        except (KeyError, TypeError):
+            return data  # a missing or malformed field: its own error names it
+        data["power_side"], data["c_rate"] = "ac", None
+        return data
+
+    @field_validator("limits", mode="before")
+    @classmethod
+    def _limit_file(cls, v, info: ValidationInfo):
+        if not isinstance(v, (str, Path)):
+            return v
+        base_dir = (info.context or {}).get("base_dir")
+        if base_dir is None:
+            raise ValueError("a limits file is read only from a site file on disk; give the limits inline")
+        from .data.limits import read_limits  # here: polars is read only when a site names a file
+
+        path = Path(v)
+        return read_limits(path if path.is_absolute() else Path(base_dir) / path)
 
     @model_validator(mode="after")
     def _soc_order(self) -> "Battery":
@@ -70,11 +174,27 @@ class Battery(StrictModel):
             )
         if isinstance(self.final_soc, float) and not self.soc_min <= self.final_soc <= self.soc_max:
             raise ValueError(f"final_soc ({self.final_soc}) lies outside [soc_min, soc_max]")
+        for i, lim in enumerate(self.limits):
+            for name in ("soc_min", "soc_max"):
+                v = getattr(lim, name)
+                if v is not None and not self.soc_min <= v <= self.soc_max:
+                    raise ValueError(f"limits[{i}].{name} ({v}) lies outside the battery's [soc_min, soc_max] = "
+                                     f"[{self.soc_min}, {self.soc_max}]")
         return self
 
     @property
     def usable_mwh(self) -> float:
         return self.energy_mwh * (self.soc_max - self.soc_min)
+
+    @property
+    def discharge_cost_eur_mwh(self) -> float:
+        """Wear per MWh discharged: the degradation, throughput and cycle costs together."""
+        return self.degradation_cost_eur_mwh + self.throughput_cost_eur_mwh + self.cycle_cost_eur / self.usable_mwh
+
+    @property
+    def charge_cost_eur_mwh(self) -> float:
+        """Wear per MWh charged: the throughput cost."""
+        return self.throughput_cost_eur_mwh
 
 
 class _Generator(StrictModel):
@@ -208,8 +328,8 @@ class Site(StrictModel):
         return Site.from_dict(data)
 
     @classmethod
-    def from_dict(cls, data: dict, source: str = "site") -> "Site":
-        return super().from_dict(data, source)
+    def from_dict(cls, data: dict, source: str = "site", base_dir: Path | None = None) -> "Site":
+        return super().from_dict(data, source, base_dir)
 
 
 @dataclass(frozen=True)
@@ -227,7 +347,8 @@ class Fleet:
     soc_max: np.ndarray
     soc_initial: np.ndarray
     standby_loss_per_hour: np.ndarray
-    degradation_cost_eur_mwh: np.ndarray
+    discharge_cost_eur_mwh: np.ndarray  # wear per MWh discharged (degradation, throughput, cycles)
+    charge_cost_eur_mwh: np.ndarray  # wear per MWh charged (throughput)
 
     @classmethod
     def of(cls, batteries: list[Battery]) -> "Fleet":
@@ -255,7 +376,7 @@ class Fleet:
 def load_site(ref: str | dict, base_dir: Path) -> Site:
     """A site given inline (a dict) or as a YAML path relative to `base_dir` (a config's folder)."""
     if isinstance(ref, dict):
-        return Site.from_dict(ref, "site")
+        return Site.from_dict(ref, "site", base_dir)
     path = Path(ref)
     return Site.from_yaml(path if path.is_absolute() else base_dir / path)
 

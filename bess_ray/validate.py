@@ -24,10 +24,19 @@ def validate_file(path: Path, prices=None, reserve_prices=None, fill: str | None
         return _validate_backtest(Path(path))
     if "start_year" in data:
         return _validate_simulation(Path(path))
+    if "flows" in data:
+        return _validate_flows(Path(path))
     site = Site.from_yaml(path)
     base = Path(path).parent
     lines = [f"{path}: site {site.id} in {site.zone}, {len(site.batteries)} battery(ies), "
              f"products {', '.join(site.markets.products)}: config ok"]
+    for b in site.batteries:
+        lines.append(f"  battery {b.id}: {b.charge_mw:.4g} MW charge / {b.discharge_mw:.4g} MW discharge at the "
+                     f"terminals, {b.energy_mwh:g} MWh; wear {b.discharge_cost_eur_mwh:.2f} EUR per MWh discharged, "
+                     f"{b.charge_cost_eur_mwh:.2f} per MWh charged"
+                     + ("; joint charge-discharge row" if b.joint_power_limit else ""))
+        for lim in b.limits:
+            lines.append(f"    limit {_limit_text(lim)}")
     for asset in site.generators:
         ref, what = (asset.profile, "profile") if asset.profile else (asset.wind_speed, "wind_speed")
         series = read_series(ref, product="profile", base_dir=base, fill=fill)
@@ -37,6 +46,34 @@ def validate_file(path: Path, prices=None, reserve_prices=None, fill: str | None
                                     base_dir=base)
         lines.append(f"  prices cover {market.grid.periods} intervals from {iso(market.grid.start)} for "
                      f"{', '.join(market.prices)}: ok")
+    return lines
+
+
+def _limit_text(lim) -> str:
+    when = f"at {lim.at.isoformat()}" if lim.at is not None else f"{lim.start.isoformat()} .. {lim.end.isoformat()}"
+    what = ["outage"] if not lim.available else []
+    what += [f"{name} {getattr(lim, name):g}" for name in ("charge_mw", "discharge_mw", "soc_min", "soc_max")
+             if getattr(lim, name) is not None]
+    return f"{when}: {', '.join(what)}" + (f" ({lim.reason})" if lim.reason else "")
+
+
+def _validate_flows(path: Path) -> list[str]:
+    from zoneinfo import ZoneInfo
+
+    from .flows.spec import REFERENCE_DAY, load_flows, trigger_instants
+    from .markets import get_zone
+
+    flows = load_flows(path)
+    lines = [f"{path}: flows {flows.name}: {len(flows.spec.flows)} flows for sites {', '.join(flows.operations)}: "
+             "config ok"]
+    for entry in flows.spec.flows:
+        for site in flows.sites_of(entry):
+            tz = get_zone(flows.operations[site].site.zone).timezone
+            fires = trigger_instants(entry.at, REFERENCE_DAY, tz)
+            when = (f"{len(fires)} times a day" if len(fires) > 1 else
+                    f"{fires[0].astimezone(ZoneInfo(tz)):%a %H:%M} local" if fires else "never")
+            lines.append(f"  {entry.flow} {entry.version} for {site}: for delivery {REFERENCE_DAY:%a} {REFERENCE_DAY} "
+                         f"it runs {when}")
     return lines
 
 

@@ -21,6 +21,7 @@ FIGURES = ROOT / "tests" / "data" / "figures.json"
 BACKTESTS = ("de_lu_2023_da", "de_lu_2023_fcr_afrr", "dk2_2023_fcrn_fcrd")
 OPERABLE = "de_lu_week_through_control"  # the README's plan-versus-operable example
 SIMULATION = "de_lu_10mw_20mwh_15y"
+FLOWS = ("de_lu_trading_week", "de_lu_all_flows")  # the README's and docs' flows weeks
 # the quick-start cases the README shows: its first, second, ninth and tenth rows
 SWEEP_CASES = (("4h", "da_fcr", 2024), ("3h", "da_fcr", 2024), ("4h", "da_persistence_d1_d7", 2024),
                ("4h", "da_persistence_d1", 2024))
@@ -50,6 +51,8 @@ def compute() -> dict:
     sim = simulate(ROOT / "configs" / "simulations" / f"{SIMULATION}.yaml", timeseries=False)
     out[f"simulation/{SIMULATION}"] = {"npv_eur": cents(sim.summary["npv_eur"]),
                                        **{f"revenue_{y.year}_eur": cents(y.revenue_eur) for y in sim.years}}
+    for name in FLOWS:
+        out[f"flows/{name}"] = flows_week(name)
     sweep = load_sweep(ROOT / "configs" / "sweeps" / "quickstart.yaml")
     for sizing, strategy, year in SWEEP_CASES:
         case = next(c for c in sweep.cases
@@ -60,6 +63,23 @@ def compute() -> dict:
         out[f"sweep/quickstart/{sizing}/{strategy}/{year}"] = {"case_id": case.case_id,
                                                               "revenue_eur": cents(outcome.row["revenue_eur"])}
     return out
+
+
+def flows_week(name: str) -> dict:
+    """A flows file's week 2023-06-05..12 on a simulated clock, inline, on a store of its own."""
+    import tempfile
+    from datetime import date
+
+    from bess_ray.flows import Orchestrator, load_flows
+
+    with tempfile.TemporaryDirectory() as folder:
+        s = Orchestrator(load_flows(ROOT / "configs" / "flows" / f"{name}.yaml"), date(2023, 6, 5), date(2023, 6, 12),
+                         store=f"sqlite:///{folder}/figures.sqlite", clock="simulated", executor="inline").run()
+        from bess_ray.store import close_all
+
+        close_all()
+    return {f"{site}/revenue_eur": m["revenue_eur"] for site, m in sorted(s["settlement"].items())} | \
+        {f"{site}/stream_{k}_eur": v for site, m in sorted(s["settlement"].items()) for k, v in m["streams_eur"].items()}
 
 
 def differences(got: dict, want: dict) -> list[str]:

@@ -280,9 +280,10 @@ def settle(trace: Trace, op: Operable, site: Site, prices: dict[str, np.ndarray]
     net = trace.net + op.shares[:, None] * op.recovery[None, :]
     held = {p: np.where(op.non_delivery[p][None, :], 0.0, r) for p, r in trace.reserves.items()}
     asked = sum(op.activation.values(), np.zeros_like(op.delivered))
-    delivery = Delivery(trace.position, net, op.discharge, held, delivered=op.delivered - asked)
+    delivery = Delivery(trace.position, net, op.discharge, held, delivered=op.delivered - asked,
+                        charge=op.discharge - op.delivered)
     terms = Terms(prices["da"], {p: prices[p] for p in trace.reserves}, intraday, spread,
-                  degradation_eur_mwh=site.fleet.degradation_cost_eur_mwh)
+                  **Terms.wear_of(site.fleet))
     streams = money.settle(delivery, terms, dt)
     lost = sum((prices[p] * (trace.reserves[p] - held[p]) * dt for p in trace.reserves), np.zeros_like(net))
     if np.any(lost):

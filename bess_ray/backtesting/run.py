@@ -327,8 +327,8 @@ def _write_tables(out: Path, cfg, site, market, window, trace: Trace, result: Ba
     rev_rows = []
     for r in trace.revisions:
         k = r["first"]
-        m = r["net"].shape[1]
-        frame = _plan_frame(ts[k:k + m], trace.assets, r["net"], r["soc"]).with_columns(
+        m = min(r["net"].shape[1], len(ts) - k)  # a run that stopped early kept fewer intervals than a revision planned
+        frame = _plan_frame(ts[k:k + m], trace.assets, r["net"][:, :m], r["soc"][:, :m]).with_columns(
             pl.lit(r["day"]).alias("day"),
             pl.lit(iso(r["checkpoint"])).alias("checkpoint_utc"))
         rev_rows.append(frame)

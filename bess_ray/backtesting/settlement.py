@@ -19,9 +19,9 @@ def settle(trace: Trace, site: Site, prices: dict[str, np.ndarray], intraday_pri
     interval: 'da' on the day-ahead position, each reserve on its capacity, 'intraday' on the change
     against the position at the intraday price less the spread, 'degradation' as a negative stream.
     Plans are delivered as planned (no physics in a backtest)."""
-    delivery = Delivery(trace.position, trace.net, trace.discharge, trace.reserves)
+    delivery = Delivery(trace.position, trace.net, trace.discharge, trace.reserves, charge=trace.charge)
     terms = Terms(prices["da"], {p: prices[p] for p in trace.reserves}, intraday_price, spread,
-                  degradation_eur_mwh=site.fleet.degradation_cost_eur_mwh)
+                  **Terms.wear_of(site.fleet))
     return money.settle(delivery, terms, dt)
 
 

@@ -1,6 +1,7 @@
 """Prices of the selected products on the optimisation grid, in canonical units."""
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,7 @@ class MarketPrices:
     grid: TimeGrid
     prices: dict[str, np.ndarray]
     sources: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what reading did to the data (finer data averaged)
 
     def __post_init__(self) -> None:
         for name, arr in self.prices.items():
@@ -147,6 +149,12 @@ def load_market_prices(zone: str, products, prices, reserve_prices=None, start=N
     grid = TimeGrid.from_range(s, e, resolution)
     market = MarketPrices(grid, {p: align(x, p, grid) for p, x in series.items()},
                           {p: x.source for p, x in series.items()})
+    for p, x in series.items():
+        if x.resolution_min < grid.resolution_min:  # said, not done silently
+            note = (f"{p} prices of {x.source} come every {x.resolution_min} min: averaged onto the "
+                    f"{grid.resolution_min}-min grid (resolution= keeps them)")
+            market.notes.append(note)
+            logging.getLogger("bess_ray").warning(note)
     market.require(products)
     return market
 

@@ -13,8 +13,9 @@ Each stream is EUR per row and interval; the rows are the batteries, then the ge
   curtailment) at the day-ahead price, less a penalty on the site's net deviation, shared alike;
 - `feed_in_premium`: the premium on generation that was exported (not charged into a battery);
 - `auxiliary`: HVAC / BMS power bought at the day-ahead price (on the first row);
-- `degradation`: the dispatch's cost per MWh discharged, negative. It is not cash: revenue leaves
-  it out, profit takes it in, and simulations count ageing as replacements instead.
+- `degradation`: the dispatch's wear, per MWh discharged and per MWh charged, negative. It is not
+  cash: revenue leaves it out, profit takes it in, and simulations count ageing as replacements
+  instead.
 """
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ class Delivery:
     generation_position: np.ndarray | None = None  # generator x T: its day-ahead position
     generation_delivered: np.ndarray | None = None  # generator x T: after real-time curtailment
     exported: np.ndarray | None = None  # generator x T: the part that was exported (premium)
+    charge: np.ndarray | None = None  # battery x T: what they charged (throughput cost)
 
 
 @dataclass
@@ -52,7 +54,14 @@ class Terms:
     imbalance_penalty: float = 0.0  # EUR/MWh on the site's net deviation from the plan
     premium: np.ndarray | None = None  # generator x T, EUR/MWh on exported generation
     auxiliary_mw: float = 0.0
-    degradation_eur_mwh: np.ndarray | None = None  # per battery
+    degradation_eur_mwh: np.ndarray | None = None  # per battery, per MWh discharged
+    degradation_charge_eur_mwh: np.ndarray | None = None  # per battery, per MWh charged
+
+    @classmethod
+    def wear_of(cls, fleet) -> dict:
+        """The wear terms of a site's batteries (`config.Fleet`), as keyword arguments."""
+        return {"degradation_eur_mwh": fleet.discharge_cost_eur_mwh,
+                "degradation_charge_eur_mwh": fleet.charge_cost_eur_mwh}
 
 
 def _shared(value_per_row: np.ndarray, qty: np.ndarray, rate: float) -> np.ndarray:
@@ -92,7 +101,12 @@ def settle(d: Delivery, terms: Terms, dt: float) -> dict[str, np.ndarray]:
         aux[0] = -terms.auxiliary_mw * price * dt
         out["auxiliary"] = aux
     cost = np.zeros(A) if terms.degradation_eur_mwh is None else np.asarray(terms.degradation_eur_mwh, float)
-    out["degradation"] = rows(-cost[:, None] * d.discharge * dt)
+    wear = cost[:, None] * d.discharge
+    if terms.degradation_charge_eur_mwh is not None and np.any(terms.degradation_charge_eur_mwh):
+        if d.charge is None:
+            raise ValueError("a throughput cost needs the charged energy (Delivery.charge)")
+        wear = wear + np.asarray(terms.degradation_charge_eur_mwh, float)[:, None] * d.charge
+    out["degradation"] = rows(-wear * dt)
     return out
 
 

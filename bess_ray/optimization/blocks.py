@@ -18,6 +18,7 @@ from ..config import Battery, Site
 from ..data.market import MarketPrices
 from ..errors import ConfigError, InfeasibleError
 from ..markets import PRODUCTS, get_zone
+from . import limits
 from .lp import INF, LinearProgram
 
 
@@ -25,7 +26,9 @@ from .lp import INF, LinearProgram
 class Locks:
     """Commitments the optimiser must keep (already traded, already past). NaN = free.
 
-    net_mw[asset] has one value per interval; reserve_mw[(asset, product)] one per bid block. With a
+    net_mw[asset] has one value per interval; reserve_mw[(asset, product)] one per bid block. A net
+    of 0 still lets a lossy battery charge and discharge at once (burning energy at negative
+    prices); idle[asset] (True per interval) fixes both directions to 0. With a
     `penalty` (EUR/MWh) a commitment may be missed at that cost: a simulated battery that aged or
     drifted since it committed may no longer be able to keep it, and the shortfall must show, not
     stop the run.
@@ -34,6 +37,7 @@ class Locks:
     net_mw: dict[str, np.ndarray] = field(default_factory=dict)
     reserve_mw: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
     penalty: float | None = None
+    idle: dict[str, np.ndarray] = field(default_factory=dict)  # per battery, True: charge and discharge both 0
 
 
 @dataclass
@@ -211,11 +215,41 @@ def energy_block(lp: LinearProgram, charge, discharge, price: np.ndarray, dt: fl
     lp.add_tie_break(discharge, TIE_BREAK_EUR_MWH * dt * weights)
 
 
-def degradation_block(lp: LinearProgram, bats: list[Battery], discharge, dt: float) -> None:
-    """Degradation cost per MWh discharged."""
-    cost = _battery_arrays(bats, "degradation_cost_eur_mwh") * dt
-    if np.any(cost):
-        lp.add_cost(discharge, np.broadcast_to(cost, discharge.shape))
+def degradation_block(lp: LinearProgram, bats: list[Battery], charge, discharge, dt: float) -> None:
+    """Wear: a cost per MWh discharged (degradation, throughput, full cycles) and per MWh charged
+    (throughput)."""
+    for cols, attr in ((discharge, "discharge_cost_eur_mwh"), (charge, "charge_cost_eur_mwh")):
+        cost = _battery_arrays(bats, attr) * dt
+        if np.any(cost):
+            lp.add_cost(cols, np.broadcast_to(cost, cols.shape))
+
+
+def limits_block(lp: LinearProgram, bats: list[Battery], on_grid: list, charge, discharge, soc) -> None:
+    """Time-varying limits (`Battery.limits`) as rows of their own family, so that an outage or an
+    SoC window that cannot hold is named as such; only where they are tighter than the ratings."""
+    for i, (b, g) in enumerate(zip(bats, on_grid)):
+        if g is None:
+            continue
+        e = b.energy_mwh
+        for name, cols, values, rated, side in (
+                ("charge", charge, g.charge_mw, b.charge_mw, "hi"),
+                ("discharge", discharge, g.discharge_mw, b.discharge_mw, "hi"),
+                ("soc_min", soc, g.soc_lo_mwh, e * b.soc_min, "lo"),
+                ("soc_max", soc, g.soc_hi_mwh, e * b.soc_max, "hi")):
+            t = np.flatnonzero(values < rated - 1e-12 if side == "hi" else values > rated + 1e-12)
+            if t.size:
+                lp.add_rows(f"limit_{name}[{b.id}]", "limits", t.size, [(None, cols[i, t], 1.0)],
+                            **{side: values[t]}, t=t)
+
+
+def joint_power_block(lp: LinearProgram, bats: list[Battery], charge, discharge) -> None:
+    """charge / charge_mw + discharge / discharge_mw <= 1 per interval, for the batteries that ask:
+    the LP's answer to "no simultaneous charge and discharge" at full power, without binaries."""
+    T = charge.shape[1]
+    for i, b in enumerate(bats):
+        if b.joint_power_limit:
+            lp.add_rows(f"joint_power[{b.id}]", "joint_power", T,
+                        [(None, charge[i], 1.0 / b.charge_mw), (None, discharge[i], 1.0 / b.discharge_mw)], hi=1.0)
 
 
 def cycle_limit_block(lp: LinearProgram, bats: list[Battery], discharge, day_of: np.ndarray, dt: float,
@@ -256,15 +290,29 @@ def reserve_block(lp: LinearProgram, bats: list[Battery], product: str, block_of
     return cols
 
 
+def _per_interval(bats: list[Battery], on_grid: list, T: int) -> dict[str, np.ndarray]:
+    """Power ratings and SoC bounds per battery and interval (A x T), with the time-varying limits."""
+    e = _battery_arrays(bats, "energy_mwh")
+    out = {"charge_mw": np.repeat(_battery_arrays(bats, "charge_mw"), T, axis=1),
+           "discharge_mw": np.repeat(_battery_arrays(bats, "discharge_mw"), T, axis=1),
+           "soc_lo_mwh": np.repeat(e * _battery_arrays(bats, "soc_min"), T, axis=1),
+           "soc_hi_mwh": np.repeat(e * _battery_arrays(bats, "soc_max"), T, axis=1)}
+    for i, g in enumerate(on_grid):
+        if g is not None:
+            for name, rows in out.items():
+                rows[i] = getattr(g, name)
+    return out
+
+
 def headroom_block(lp: LinearProgram, bats: list[Battery], site: Site, f_reserve: dict, block_of: dict,
-                   charge, discharge, soc, soc_start: np.ndarray, dt: float) -> None:
+                   charge, discharge, soc, soc_start: np.ndarray, dt: float, on_grid: list | None = None) -> None:
     """Reserve headroom: power both ways at each battery and at the POI, and the energy to run a
-    full activation for each product's duration from the start and the end of every interval."""
+    full activation for each product's duration from the start and the end of every interval,
+    within the ratings and the time-varying limits of each interval."""
     A, T = charge.shape
     dur = {p: site.markets.duration_h(p) for p in f_reserve}
-    e = _battery_arrays(bats, "energy_mwh")
-    e_min = (e * _battery_arrays(bats, "soc_min")).ravel()
-    e_max = (e * _battery_arrays(bats, "soc_max")).ravel()
+    lim = _per_interval(bats, on_grid or [None] * A, T)
+    e_min, e_max = lim["soc_lo_mwh"].ravel(), lim["soc_hi_mwh"].ravel()
     eta_c = _battery_arrays(bats, "charge_efficiency")
     eta_d = _battery_arrays(bats, "discharge_efficiency")
 
@@ -278,6 +326,11 @@ def headroom_block(lp: LinearProgram, bats: list[Battery], site: Site, f_reserve
     # bounded with the same reserve: start-of-interval rows are needed only where a block begins.
     starts = np.flatnonzero(np.r_[True, np.any([np.diff(b) != 0 for b in block_of.values()], axis=0)])
     soc_at_starts = soc_before(soc_start, soc)[:, starts]
+    # the SoC at an interval's start is bounded as the end of the interval before (the first: the ratings)
+    e = _battery_arrays(bats, "energy_mwh")
+    lo_before = np.concatenate([e * _battery_arrays(bats, "soc_min"), lim["soc_lo_mwh"][:, :-1]], axis=1)
+    hi_before = np.concatenate([e * _battery_arrays(bats, "soc_max"), lim["soc_hi_mwh"][:, :-1]], axis=1)
+    e_min_starts, e_max_starts = lo_before[:, starts].ravel(), hi_before[:, starts].ravel()
 
     def at_starts(terms: list) -> list:
         return [(None, cols[:, starts], coefs[:, starts]) for _, cols, coefs in terms]
@@ -285,21 +338,19 @@ def headroom_block(lp: LinearProgram, bats: list[Battery], site: Site, f_reserve
     if up:
         lp.add_rows("reserve_power_up", "reserve_power", A * T,
                     [(None, discharge, 1.0), (None, charge, -1.0), *up],
-                    hi=np.repeat(_battery_arrays(bats, "discharge_mw").ravel(), T))
+                    hi=lim["discharge_mw"].ravel())
         energy_up = reserve_terms("up", lambda p: -dur[p] / eta_d)
-        lp.add_rows("reserve_energy_up_end", "reserve_energy", A * T, [(None, soc, 1.0), *energy_up],
-                    lo=np.repeat(e_min, T))
+        lp.add_rows("reserve_energy_up_end", "reserve_energy", A * T, [(None, soc, 1.0), *energy_up], lo=e_min)
         lp.add_rows("reserve_energy_up_start", "reserve_energy", A * starts.size,
-                    [(None, soc_at_starts, 1.0), *at_starts(energy_up)], lo=np.repeat(e_min, starts.size))
+                    [(None, soc_at_starts, 1.0), *at_starts(energy_up)], lo=e_min_starts)
     if down:
         lp.add_rows("reserve_power_down", "reserve_power", A * T,
                     [(None, charge, 1.0), (None, discharge, -1.0), *down],
-                    hi=np.repeat(_battery_arrays(bats, "charge_mw").ravel(), T))
+                    hi=lim["charge_mw"].ravel())
         energy_down = reserve_terms("down", lambda p: dur[p] * eta_c)
-        lp.add_rows("reserve_energy_down_end", "reserve_energy", A * T, [(None, soc, 1.0), *energy_down],
-                    hi=np.repeat(e_max, T))
+        lp.add_rows("reserve_energy_down_end", "reserve_energy", A * T, [(None, soc, 1.0), *energy_down], hi=e_max)
         lp.add_rows("reserve_energy_down_start", "reserve_energy", A * starts.size,
-                    [(None, soc_at_starts, 1.0), *at_starts(energy_down)], hi=np.repeat(e_max, starts.size))
+                    [(None, soc_at_starts, 1.0), *at_starts(energy_down)], hi=e_max_starts)
 
 
 def poi_block(lp: LinearProgram, site: Site, f_reserve: dict, block_of: dict, charge, discharge,
@@ -382,10 +433,15 @@ def lock_block(lp: LinearProgram, bats: list[Battery], locks: Locks, charge, dis
 
     index = {b.id: i for i, b in enumerate(bats)}
     gen_index = {g: i for i, g in enumerate(gen_ids)}
+    T = charge.shape[1]
     for asset, values in locks.net_mw.items():
         if asset not in index and asset not in gen_index:
             raise ConfigError(f"locks: unknown asset {asset!r}")
         values = np.asarray(values, float)
+        if values.shape != (T,):
+            # a lock per price interval on a finer grid would silently lock the wrong intervals
+            raise ConfigError(f"locks.net_mw[{asset!r}]: {values.size} values, but the window has {T} intervals of "
+                              "the optimisation grid (one value per interval; NaN leaves one free)")
         t = np.flatnonzero(~np.isnan(values))
         if not t.size:
             continue
@@ -395,10 +451,28 @@ def lock_block(lp: LinearProgram, bats: list[Battery], locks: Locks, charge, dis
             i = index[asset]
             terms = [(None, discharge[i, t], 1.0), (None, charge[i, t], -1.0)]
         add(f"locked_net[{asset}]", t.size, terms, values[t])
+    for asset, idle in locks.idle.items():
+        if asset not in index:
+            raise ConfigError(f"locks.idle: unknown battery {asset!r}")
+        idle = np.asarray(idle, bool)
+        if idle.shape != (T,):
+            raise ConfigError(f"locks.idle[{asset!r}]: {idle.size} values, but the window has {T} intervals of the "
+                              "optimisation grid (True where the battery neither charges nor discharges)")
+        t = np.flatnonzero(idle)
+        if t.size:
+            i = index[asset]
+            lp.add_rows(f"locked_idle[{asset}]", "locked", 2 * t.size,
+                        [(None, np.r_[charge[i, t], discharge[i, t]], 1.0)], lo=0.0, hi=0.0)
     for (asset, product), values in locks.reserve_mw.items():
         if product not in f_reserve:
             raise ConfigError(f"locks: product {product!r} is not traded in this run")
+        if asset not in index:
+            raise ConfigError(f"locks: unknown asset {asset!r}")
         values = np.asarray(values, float)
+        blocks = f_reserve[product].shape[1]
+        if values.shape != (blocks,):
+            raise ConfigError(f"locks.reserve_mw[({asset!r}, {product!r})]: {values.size} values, but the window has "
+                              f"{blocks} {product} bid blocks (one value per block; NaN leaves one free)")
         b = np.flatnonzero(~np.isnan(values))
         limit = min(bats[index[asset]].charge_mw if PRODUCTS[product].provides_down else INF,
                     bats[index[asset]].discharge_mw if PRODUCTS[product].provides_up else INF)
@@ -443,7 +517,10 @@ def build(site: Site, market: MarketPrices, products: tuple[str, ...] | None = N
     # one row of weights per asset, then per asset and reserve product, per generator and for intraday
     weights = tie_break_weights(grid, A * (1 + len(reserves)) + G + 1)
     energy_block(lp, charge, discharge, da_price, dt, weights[:A])
-    degradation_block(lp, bats, discharge, dt)
+    degradation_block(lp, bats, charge, discharge, dt)
+    limited = [limits.on_grid(b, zone.timezone, grid) for b in bats]
+    limits_block(lp, bats, limited, charge, discharge, soc)
+    joint_power_block(lp, bats, charge, discharge)
     if any(b.max_cycles_per_day for b in bats):
         days = calendar.days if calendar else grid.local_days(zone.timezone)
         cycle_limit_block(lp, bats, discharge, days, dt, discharged_today_mwh)
@@ -452,7 +529,7 @@ def build(site: Site, market: MarketPrices, products: tuple[str, ...] | None = N
         block_of[p] = calendar.blocks[p] if calendar else grid.blocks(zone.product_timezone(p), PRODUCTS[p].block_hours)
         reserve[p] = reserve_block(lp, bats, p, block_of[p], market.prices[p], dt, weights[j * A:(j + 1) * A])
     if reserve:
-        headroom_block(lp, bats, site, reserve, block_of, charge, discharge, soc, soc_start, dt)
+        headroom_block(lp, bats, site, reserve, block_of, charge, discharge, soc, soc_start, dt, limited)
     gen = to_battery = None
     if generation is not None:
         gen, to_battery = generation_block(lp, generation, charge, da_price, dt, weights[-G - 1:-1],

@@ -23,6 +23,8 @@ FAMILY_TEXT = {
     "locked": "locked commitments (already traded or past intervals)",
     "no_simultaneous": "the no-simultaneous-charge-and-discharge rule",
     "intraday": "the day-ahead position that intraday trades must balance",
+    "limits": "the battery's time-varying limits (an outage, a derating or an SoC window of its `limits`)",
+    "joint_power": "the joint charge-discharge power limit",
 }
 
 
@@ -78,8 +80,10 @@ def _elastic(lp: AssembledLP, timestamps: np.ndarray | None, tol: float) -> list
         if hit.size == 0:
             continue
         where = f"row group {g.name}, {hit.size} row(s), largest violation {s.max():.4g}"
-        if timestamps is not None and g.size % timestamps.size == 0 and g.size >= timestamps.size:
-            where += f", first at {iso(timestamps[hit[0] % timestamps.size])}"
+        if timestamps is not None and g.t is not None:
+            where += f", first in the interval from {iso(timestamps[g.t[hit[0] % g.t.size]])}"
+        elif timestamps is not None and g.size % timestamps.size == 0 and g.size >= timestamps.size:
+            where += f", first in the interval from {iso(timestamps[hit[0] % timestamps.size])}"
         found.append((g.family, where))
     return found
 

@@ -89,6 +89,9 @@ class RowGroup:
     family: str
     offset: int
     size: int
+    t: np.ndarray | None = None  # the interval of each row, when the group covers only some
+
+
 
 
 class LinearProgram:
@@ -138,11 +141,12 @@ class LinearProgram:
         """What the tie-break adds to the objective at solution `x` (not money)."""
         return float(self._summed(self._tie_break) @ x)
 
-    def add_rows(self, name: str, family: str, n: int, terms, lo=-INF, hi=INF) -> int:
+    def add_rows(self, name: str, family: str, n: int, terms, lo=-INF, hi=INF, t: np.ndarray | None = None) -> int:
         """Add `n` rows: sum over terms of coef * x[col], term = (row_index, col, coef) arrays.
 
         `row_index` in 0..n-1 says which new row each entry belongs to; pass None for 'entry i
-        goes to row i'. Returns the offset of the first new row.
+        goes to row i'. `t` names each row's interval when the rows cover only some (an
+        infeasibility then says when). Returns the offset of the first new row.
         """
         offset = self.num_row
         for row_index, cols, coefs in terms:
@@ -153,7 +157,7 @@ class LinearProgram:
             self._coo.append((rows + offset, cols, vals))
         self._row_lo.append(_flat(lo, (n,)))
         self._row_hi.append(_flat(hi, (n,)))
-        self.row_groups[name] = RowGroup(name, family, offset, n)
+        self.row_groups[name] = RowGroup(name, family, offset, n, None if t is None else np.asarray(t))
         self.num_row += n
         return offset
 

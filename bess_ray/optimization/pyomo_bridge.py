@@ -77,8 +77,12 @@ def solve_pyomo(lp: AssembledLP, asset_ids: list[str], hook: Callable | None = N
     import pyomo.environ as pyo
 
     m = to_pyomo(lp, asset_ids)
+    m._bess_hook_rows = []
     if hook is not None:
+        before = {c.name for c in m.component_objects(pyo.Constraint)}
         hook(m)
+        # what the hook added, to name it when the problem turns infeasible
+        m._bess_hook_rows = sorted({c.name for c in m.component_objects(pyo.Constraint)} - before)
     opt = pyo.SolverFactory(solver)
     if solver == "appsi_highs":
         opt.highs_options = {"threads": threads}

@@ -58,6 +58,8 @@ class OptimizationResult:
             lines.append(f"profit {s['profit_eur']:,.2f} EUR")
         for a, v in s["assets"].items():
             lines.append(f"  asset {a}: {v['revenue_eur']:,.2f} EUR, {v['equivalent_full_cycles']:.1f} full cycles")
+        for note in s.get("notes", []):
+            lines.append(f"note: {note}")
         if s["not_dispatched"]:
             lines.append(f"note: {', '.join(s['not_dispatched'])} (PV / wind) not dispatched yet: batteries only")
         return "\n".join(lines)
@@ -74,9 +76,8 @@ def build_result(f: Formulation, x: np.ndarray, status: str, build_seconds: floa
     reserves = {p: col(r)[:, f.block_of[p]] for p, r in f.reserve.items()}
     da = f.market.prices["da"]
     # the one money model: a perfect-foresight plan is its own day-ahead position, delivered as planned
-    streams = money.settle(Delivery(net, net, discharge, reserves),
-                           Terms(da, {p: f.market.prices[p] for p in reserves},
-                                 degradation_eur_mwh=f.site.fleet.degradation_cost_eur_mwh), dt)
+    streams = money.settle(Delivery(net, net, discharge, reserves, charge=charge),
+                           Terms(da, {p: f.market.prices[p] for p in reserves}, **Terms.wear_of(f.site.fleet)), dt)
     deg = -streams.pop("degradation")
     revenue, total = streams, money.revenue(streams)
 

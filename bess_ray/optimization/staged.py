@@ -67,7 +67,8 @@ class _Stage:
 # what a problem of batteries and markets is made of: locks, intraday trades, generation and
 # binaries add other columns or rows, which the weeks do not split
 PLAIN_COLUMNS = {"charge", "discharge", "soc", "soc_start"}
-PLAIN_ROWS = {"soc_dynamics", "final_soc", "cycle_limit", "reserve_power", "reserve_energy", "poi"}
+PLAIN_ROWS = {"soc_dynamics", "final_soc", "cycle_limit", "reserve_power", "reserve_energy", "poi", "limits",
+              "joint_power"}
 
 
 def stageable(f: Formulation) -> bool:

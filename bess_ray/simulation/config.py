@@ -138,5 +138,5 @@ class SimulationConfig(StrictModel):
         return load_site(self.site, base_dir).with_products(self.strategy.traded)
 
     @classmethod
-    def from_dict(cls, data: dict, source: str = "simulation") -> "SimulationConfig":
-        return super().from_dict(data, source)
+    def from_dict(cls, data: dict, source: str = "simulation", base_dir=None) -> "SimulationConfig":
+        return super().from_dict(data, source, base_dir)

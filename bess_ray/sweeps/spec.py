@@ -156,7 +156,7 @@ def load_sweep(path: str | Path, first_day=None) -> Sweep:
             raise ConfigError(_reword(e, where)) from None
         resolved = valid.model_dump(mode="json")
         resolved.pop("name")
-        hashed = {k: v for k, v in resolved.items() if not (k in HASHED_WHEN_SET and v is None)}
+        hashed = _unset_dropped(resolved)
         case_id = _hash({"kind": spec.kind, "config": hashed})[:16]
         if case_id in seen:
             raise ConfigError(f"{where}: the same config as case ({seen[case_id]}); each case must differ")
@@ -203,6 +203,8 @@ def _sized(site: dict, s: Sizing) -> dict:
     batteries = [a for a in site["assets"] if a.get("type", "battery") == "battery"]
     old_power = sum(b["discharge_mw"] for b in batteries)
     for b in batteries:
+        if s.battery.get("c_rate") is not None:  # the power follows from the (sized) energy
+            b.pop("charge_mw", None), b.pop("discharge_mw", None)
         b.update(s.battery)
         if s.power_mw is not None:
             b["charge_mw"] = b["discharge_mw"] = s.power_mw
@@ -298,9 +300,21 @@ def _data_key(kind: str, cfg: dict) -> str:
     return _hash(keep)[:16]
 
 
-# optional blocks added after a release: a case that leaves them unset keeps the id it had, so a
-# sweep's output folder still resumes
+# optional blocks and battery fields added after a release: a case that leaves them at their
+# default keeps the id it had, so a sweep's output folder still resumes
 HASHED_WHEN_SET = ("through_control",)
+BATTERY_HASHED_WHEN_SET = {"power_side": "ac", "c_rate": None, "throughput_cost_eur_mwh": 0.0, "cycle_cost_eur": 0.0,
+                           "joint_power_limit": False, "limits": []}
+
+
+def _unset_dropped(resolved: dict) -> dict:
+    hashed = {k: v for k, v in resolved.items() if not (k in HASHED_WHEN_SET and v is None)}
+    site = hashed.get("site")
+    if isinstance(site, dict) and isinstance(site.get("assets"), list):
+        assets = [{k: v for k, v in a.items() if not (a.get("type") == "battery" and k in BATTERY_HASHED_WHEN_SET
+                                                      and v == BATTERY_HASHED_WHEN_SET[k])} for a in site["assets"]]
+        hashed["site"] = {**site, "assets": assets}
+    return hashed
 
 
 def _hash(obj) -> str:

@@ -240,3 +240,74 @@ def test_a_warm_solver_reuses_the_model_across_days_with_the_same_optimum():
         hot = optimize(Site.from_dict(site), market=market(prices, start), warm=warm)
         assert hot.revenue_eur == pytest.approx(cold.revenue_eur, abs=1e-6)
     assert (warm.rebuilds, warm.reuses) == (1, 5)
+
+
+# ---------------------------------------------------------------- traps a new user fell into (issue 18)
+def test_a_pyomo_hook_selects_the_bridge_and_is_refused_with_the_direct_backend():
+    site = Site.from_dict(site_dict(battery()))
+    called = []
+    result = optimize(site, [10.0] * 4 + [100.0] * 4, start="2023-06-05", pyomo_hook=lambda m: called.append(m))
+    assert called and result.summary["backend"] == "pyomo"
+    from bess_ray.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="pyomo_hook needs backend='pyomo'"):
+        optimize(site, [10.0] * 8, start="2023-06-05", pyomo_hook=lambda m: None, backend="highs")
+
+
+def test_prices_as_values_need_a_start_and_take_the_resolution():
+    site = Site.from_dict(site_dict(battery(charge_efficiency=1.0, discharge_efficiency=1.0)))
+    hourly = optimize(site, [10.0] * 2 + [100.0] * 2, start="2023-06-05T00:00Z", resolution="60min")
+    # 1 MW, 2 MWh from half full: buy 1 MWh at 10, sell 2 MWh at 100 (final SoC free)
+    assert hourly.revenue_eur == pytest.approx(190.0)
+    from bess_ray.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="need start="):
+        optimize(site, np.array([1.0, 2.0]))
+    with pytest.raises(ConfigError, match="one EUR/MWh value per interval"):
+        optimize(site, np.ones((2, 2)), start="2023-06-05")
+
+
+@pytest.mark.parametrize("locks, words", [
+    (Locks(net_mw={"b1": np.zeros(4)}), ["locks.net_mw['b1']: 4 values", "8 intervals"]),
+    (Locks(net_mw={"b1": np.zeros(9)}), ["9 values", "8 intervals"]),
+    (Locks(net_mw={"nope": np.zeros(8)}), ["unknown asset 'nope'"]),
+])
+def test_locks_of_the_wrong_length_are_refused_naming_the_asset(locks, words):
+    from bess_ray.errors import ConfigError
+
+    site = Site.from_dict(site_dict(battery()))
+    with pytest.raises(ConfigError) as e:
+        optimize(site, [10.0] * 8, start="2023-06-05", locks=locks)
+    for w in words:
+        assert w in str(e.value)
+    free = optimize(site, [10.0] * 8, start="2023-06-05", locks=Locks(net_mw={"b1": np.full(8, np.nan)}))
+    assert free.status == "optimal"
+
+
+def test_an_infeasible_hook_is_named_not_the_final_soc_rule():
+    site = Site.from_dict(site_dict(battery(final_soc="free")))
+
+    def hook(m):
+        import pyomo.environ as pyo
+
+        m.at_least_5_mwh = pyo.Constraint(expr=m.soc["b1", 7] >= 5.0)  # more than the 2 MWh battery holds
+
+    with pytest.raises(InfeasibleError) as e:
+        optimize(site, [10.0] * 8, start="2023-06-05", pyomo_hook=hook)
+    assert "at_least_5_mwh" in str(e.value) and "final" not in str(e.value)
+    assert e.value.families == ["pyomo_hook"]
+
+
+def test_finer_prices_averaged_onto_the_grid_are_said_in_the_summary(caplog):
+    from datetime import datetime, timedelta, timezone
+
+    ts = [datetime(2023, 6, 5, tzinfo=timezone.utc) + timedelta(minutes=5 * i) for i in range(12 * 24)]
+    frame = pl.DataFrame({"timestamp": ts, "da": np.linspace(0.0, 100.0, len(ts))})
+    site = Site.from_dict(site_dict(battery()))
+    with caplog.at_level("WARNING", logger="bess_ray"):
+        result = optimize(site, frame, start="2023-06-05", end="2023-06-06")
+    assert result.summary["notes"] == ["da prices of DataFrame come every 5 min: averaged onto the 15-min grid "
+                                       "(resolution= keeps them)"]
+    assert "averaged onto the 15-min grid" in caplog.text and "note: da prices" in result.describe()
+    kept = optimize(site, frame, start="2023-06-05", end="2023-06-06", resolution="5min")
+    assert kept.summary["notes"] == [] and kept.summary["window"]["intervals"] == 288
