@@ -129,6 +129,8 @@ def test_a_killed_asset_actor_goes_to_zero_then_resumes(live):
     ray.kill(asset, no_restart=False)
     until("0 kW at the device while the asset actor is gone", lambda: device(live)["setpoint_mw"] == 0.0,
           timeout=15, every=0.05)
+    # the device ramps down over a second: 'resumed' means back at 0.5 MW after having been at 0
+    until("the device's power at 0", lambda: abs(device(live)["power_mw"]) < 0.01, timeout=15, every=0.05)
     until("resumed", lambda: abs(device(live)["power_mw"] - 0.5) < 0.01, timeout=60)
     assert status(live)["assets"][0]["state"] == "RUNNING"
 
