@@ -137,7 +137,7 @@ def battery_block(lp: LinearProgram, bats: list[Battery], T: int, dt: float, ini
         (None, soc_before(soc_start, soc), -np.broadcast_to(keep, (A, T))),
         (None, charge, -np.broadcast_to(_battery_arrays(bats, "charge_efficiency"), (A, T)) * dt),
         (None, discharge, np.broadcast_to(dt / _battery_arrays(bats, "discharge_efficiency"), (A, T))),
-    ], lo=0.0, hi=0.0)
+    ], lo=0.0, hi=0.0, axes=("asset", "t"), shape=(A, T))
 
     lo, hi = [], []
     for b, init in zip(bats, configured):
@@ -152,7 +152,7 @@ def battery_block(lp: LinearProgram, bats: list[Battery], T: int, dt: float, ini
         short = lp.add_vars("final_soc_shortfall", (A,), ("asset",), cost=final_soc_penalty)
         excess = lp.add_vars("final_soc_excess", (A,), ("asset",), cost=final_soc_penalty)
         terms += [(None, short, 1.0), (None, excess, -1.0)]
-    lp.add_rows("final_soc", "final_soc", A, terms, lo=lo, hi=hi)
+    lp.add_rows("final_soc", "final_soc", A, terms, lo=lo, hi=hi, axes=("asset",), shape=(A,))
     return charge, discharge, soc, soc_start
 
 
@@ -249,7 +249,8 @@ def joint_power_block(lp: LinearProgram, bats: list[Battery], charge, discharge)
     for i, b in enumerate(bats):
         if b.joint_power_limit:
             lp.add_rows(f"joint_power[{b.id}]", "joint_power", T,
-                        [(None, charge[i], 1.0 / b.charge_mw), (None, discharge[i], 1.0 / b.discharge_mw)], hi=1.0)
+                        [(None, charge[i], 1.0 / b.charge_mw), (None, discharge[i], 1.0 / b.discharge_mw)], hi=1.0,
+                        axes=("t",), shape=(T,))
 
 
 def cycle_limit_block(lp: LinearProgram, bats: list[Battery], discharge, day_of: np.ndarray, dt: float,
@@ -338,19 +339,23 @@ def headroom_block(lp: LinearProgram, bats: list[Battery], site: Site, f_reserve
     if up:
         lp.add_rows("reserve_power_up", "reserve_power", A * T,
                     [(None, discharge, 1.0), (None, charge, -1.0), *up],
-                    hi=lim["discharge_mw"].ravel())
+                    hi=lim["discharge_mw"].ravel(), axes=("asset", "t"), shape=(A, T))
         energy_up = reserve_terms("up", lambda p: -dur[p] / eta_d)
-        lp.add_rows("reserve_energy_up_end", "reserve_energy", A * T, [(None, soc, 1.0), *energy_up], lo=e_min)
+        lp.add_rows("reserve_energy_up_end", "reserve_energy", A * T, [(None, soc, 1.0), *energy_up], lo=e_min,
+                    axes=("asset", "t"), shape=(A, T))
         lp.add_rows("reserve_energy_up_start", "reserve_energy", A * starts.size,
-                    [(None, soc_at_starts, 1.0), *at_starts(energy_up)], lo=e_min_starts)
+                    [(None, soc_at_starts, 1.0), *at_starts(energy_up)], lo=e_min_starts,
+                    axes=("asset", "start"), shape=(A, starts.size))
     if down:
         lp.add_rows("reserve_power_down", "reserve_power", A * T,
                     [(None, charge, 1.0), (None, discharge, -1.0), *down],
-                    hi=lim["charge_mw"].ravel())
+                    hi=lim["charge_mw"].ravel(), axes=("asset", "t"), shape=(A, T))
         energy_down = reserve_terms("down", lambda p: dur[p] * eta_c)
-        lp.add_rows("reserve_energy_down_end", "reserve_energy", A * T, [(None, soc, 1.0), *energy_down], hi=e_max)
+        lp.add_rows("reserve_energy_down_end", "reserve_energy", A * T, [(None, soc, 1.0), *energy_down], hi=e_max,
+                    axes=("asset", "t"), shape=(A, T))
         lp.add_rows("reserve_energy_down_start", "reserve_energy", A * starts.size,
-                    [(None, soc_at_starts, 1.0), *at_starts(energy_down)], hi=e_max_starts)
+                    [(None, soc_at_starts, 1.0), *at_starts(energy_down)], hi=e_max_starts,
+                    axes=("asset", "start"), shape=(A, starts.size))
 
 
 def poi_block(lp: LinearProgram, site: Site, f_reserve: dict, block_of: dict, charge, discharge,
@@ -363,8 +368,8 @@ def poi_block(lp: LinearProgram, site: Site, f_reserve: dict, block_of: dict, ch
     net = [(t_idx, discharge, 1.0), (t_idx, charge, -1.0)]
     if generation is not None:
         net.append((np.broadcast_to(np.arange(T), generation.shape), generation, 1.0))
-    lp.add_rows("poi_export", "poi", T, net + up, hi=site.poi.export_mw)
-    lp.add_rows("poi_import", "poi", T, net + down, lo=-site.poi.import_mw)
+    lp.add_rows("poi_export", "poi", T, net + up, hi=site.poi.export_mw, axes=("t",), shape=(T,))
+    lp.add_rows("poi_import", "poi", T, net + down, lo=-site.poi.import_mw, axes=("t",), shape=(T,))
 
 
 def intraday_block(lp: LinearProgram, charge, discharge, trade: IntradayTrade, dt: float, weights: np.ndarray,
@@ -416,10 +421,11 @@ def no_simultaneous_block(lp: LinearProgram, bats: list[Battery], charge, discha
     A, T = charge.shape
     u = lp.add_vars("is_charging", (A, T), ("asset", "t"), 0.0, 1.0, integer=True)
     lp.add_rows("charge_if_charging", "no_simultaneous", A * T,
-                [(None, charge, 1.0), (None, u, -np.broadcast_to(_battery_arrays(bats, "charge_mw"), (A, T)))], hi=0.0)
+                [(None, charge, 1.0), (None, u, -np.broadcast_to(_battery_arrays(bats, "charge_mw"), (A, T)))], hi=0.0,
+                axes=("asset", "t"), shape=(A, T))
     pdis = np.broadcast_to(_battery_arrays(bats, "discharge_mw"), (A, T))
     lp.add_rows("discharge_if_not_charging", "no_simultaneous", A * T,
-                [(None, discharge, 1.0), (None, u, pdis)], hi=pdis.ravel())
+                [(None, discharge, 1.0), (None, u, pdis)], hi=pdis.ravel(), axes=("asset", "t"), shape=(A, T))
 
 
 def lock_block(lp: LinearProgram, bats: list[Battery], locks: Locks, charge, discharge, f_reserve: dict,

@@ -90,6 +90,8 @@ class RowGroup:
     offset: int
     size: int
     t: np.ndarray | None = None  # the interval of each row, when the group covers only some
+    axes: tuple[str, ...] = ()  # names of the index axes (e.g. ('asset', 't')), for the Pyomo bridge
+    shape: tuple[int, ...] = ()
 
 
 
@@ -141,13 +143,18 @@ class LinearProgram:
         """What the tie-break adds to the objective at solution `x` (not money)."""
         return float(self._summed(self._tie_break) @ x)
 
-    def add_rows(self, name: str, family: str, n: int, terms, lo=-INF, hi=INF, t: np.ndarray | None = None) -> int:
+    def add_rows(self, name: str, family: str, n: int, terms, lo=-INF, hi=INF, t: np.ndarray | None = None,
+                 axes: tuple[str, ...] = (), shape: tuple[int, ...] = ()) -> int:
         """Add `n` rows: sum over terms of coef * x[col], term = (row_index, col, coef) arrays.
 
         `row_index` in 0..n-1 says which new row each entry belongs to; pass None for 'entry i
         goes to row i'. `t` names each row's interval when the rows cover only some (an
-        infeasibility then says when). Returns the offset of the first new row.
+        infeasibility then says when). `axes` and `shape` label the rows in C order (('asset', 't'),
+        (A, T): row a * T + t), so the Pyomo bridge indexes them `m.name[asset, t]`. Returns the
+        offset of the first new row.
         """
+        if axes and math.prod(shape) != n:
+            raise ValueError(f"rows {name}: shape {shape} does not hold {n} rows")
         offset = self.num_row
         for row_index, cols, coefs in terms:
             cols = np.asarray(cols)
@@ -157,7 +164,8 @@ class LinearProgram:
             self._coo.append((rows + offset, cols, vals))
         self._row_lo.append(_flat(lo, (n,)))
         self._row_hi.append(_flat(hi, (n,)))
-        self.row_groups[name] = RowGroup(name, family, offset, n, None if t is None else np.asarray(t))
+        self.row_groups[name] = RowGroup(name, family, offset, n, None if t is None else np.asarray(t),
+                                         tuple(axes), tuple(shape))
         self.num_row += n
         return offset
 

@@ -1,7 +1,9 @@
 """The Pyomo bridge: the same assembled LP as a Pyomo model with named, indexed components.
 
 Variables keep their group names and axes (`m.charge[asset, t]`, `m.soc[asset, t]`,
-`m.reserve_fcr[asset, block]`), row groups become constraints of the same names. A user hook
+`m.reserve_fcr[asset, block]`), row groups become constraints of the same names and axes
+(`m.soc_balance[asset, t]`, `m.poi_export[t]`, `m.final_soc[asset]`; a per-battery group such as
+`joint_power[b1]` becomes `m.joint_power_b1[t]`, rows over some intervals are indexed by them). A user hook
 `hook(m)` may add constraints or variables before the solve; the model is then solved by HiGHS
 through Pyomo (or any Pyomo solver). This is the extension path, not the hot path: building a year
 through Pyomo costs seconds where the direct path costs milliseconds.
@@ -18,6 +20,7 @@ from .lp import AssembledLP
 
 
 def _index(group, asset_ids: list[str]):
+    """The keys of a variable or row group, in its C order: asset ids on the asset axis."""
     axes = [asset_ids if ax == "asset" else range(n) for ax, n in zip(group.axes, group.shape)]
     if len(axes) == 1:
         return list(axes[0])
@@ -50,8 +53,11 @@ def to_pyomo(lp: AssembledLP, asset_ids: list[str]):
 
     indptr, indices, data = lp.a.row_lists()
     for g in sorted(lp.row_groups.values(), key=lambda g: g.offset):
-        def rule(m, i, g=g):
-            r = g.offset + i
+        keys = _row_keys(g, asset_ids)
+        row_of = {k: g.offset + i for i, k in enumerate(keys)}
+
+        def rule(m, *key, row_of=row_of):
+            r = row_of[key if len(key) > 1 else key[0]]
             s, e = indptr[r], indptr[r + 1]
             expr = LinearExpression(constant=0.0, linear_coefs=data[s:e].tolist(),
                                     linear_vars=[flat[j] for j in indices[s:e]])
@@ -62,9 +68,17 @@ def to_pyomo(lp: AssembledLP, asset_ids: list[str]):
                 return expr == float(lo)
             return (float(lo) if np.isfinite(lo) else None, expr, float(hi) if np.isfinite(hi) else None)
 
-        setattr(m, _component_name(g.name), pyo.Constraint(range(g.size), rule=rule))
+        setattr(m, _component_name(g.name), pyo.Constraint(keys, rule=rule))
     m._bess_flat_vars = flat
     return m
+
+
+def _row_keys(group, asset_ids: list[str]) -> list:
+    if group.axes:
+        return _index(group, asset_ids)
+    if group.t is not None and np.unique(group.t).size == group.size:
+        return [int(t) for t in group.t]  # rows over some intervals: keyed by the interval
+    return list(range(group.size))
 
 
 def _component_name(name: str) -> str:

@@ -34,3 +34,14 @@ def test_user_constraint_through_hook_changes_the_optimum():
     assert capped.schedule["discharge_mw"][3] <= 0.1 + 1e-9
     assert capped.revenue_eur < free.revenue_eur
     assert free.summary["objective_eur"] == pytest.approx(optimize(site(), market=m_prices).summary["objective_eur"])
+
+
+def test_rows_are_indexed_like_their_variables():
+    """`m.soc_balance[asset, t]`, `m.final_soc[asset]`, `m.reserve_power_up[asset, t]`: a hook can
+    reach one row by its labels (here: relax the SoC balance of one interval and see it hold)."""
+    f = build(site(), market(PRICES, start="2023-01-01T23:00Z"))
+    m = to_pyomo(f.lp.assemble(), ["bat"])
+    assert set(m.soc_balance) == {("bat", t) for t in range(4)}
+    assert set(m.final_soc.index_set()) == {"bat"} and ("bat", 2) in m.reserve_power_up
+    row = m.soc_balance["bat", 2]
+    assert row.equality and m.soc["bat", 2].name in {v.name for v in pyo.expr.identify_variables(row.body)}
