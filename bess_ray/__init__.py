@@ -14,6 +14,7 @@ from .config import PV, Battery, Site, Wind
 from .data.series import use_scenario_reader
 from .errors import BessRayError, ConfigError, DataError, InfeasibleError
 from .optimization import Locks, OptimizationResult, optimize
+from .plugins import site_constraint
 from .store.scenarios import read_scenario
 
 use_scenario_reader(read_scenario)  # `scenario:NAME` price sources read the embedded store
@@ -58,4 +59,5 @@ def sweep(spec, out_dir, *, address=None, max_in_flight=None, force=False, num_c
 
 __version__ = "0.1.0"
 __all__ = ["PV", "Battery", "BessRayError", "ConfigError", "DataError", "InfeasibleError", "Locks",
-           "OptimizationResult", "Site", "Wind", "backtest", "optimize", "simulate", "sweep", "__version__"]
+           "OptimizationResult", "Site", "Wind", "backtest", "optimize", "simulate", "site_constraint", "sweep",
+           "__version__"]

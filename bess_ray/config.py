@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 import numpy as np
 import yaml
@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from .errors import ConfigError
 from .markets import PRODUCTS, get_zone, parse_products
+from .plugins import SITE_CONSTRAINT, absolute_ref, load_object
 
 SCHEMA_VERSION = 1
 
@@ -278,6 +279,44 @@ class Markets(StrictModel):
         return self.reserve_duration_h.get(product, PRODUCTS[product].energy_duration_h)
 
 
+class SiteConstraint(StrictModel):
+    """A user's own constraint, added to every LP built for the site: `optimize`, the walk-forward
+    backtest's days, simulations, sweeps and trading flows alike (docs/optimize.md).
+
+    `function` names a function decorated with `@bess_ray.site_constraint`, called as
+    `function(rules, **params)` for each window (see `bess_ray.optimization.rules.Rules`).
+    """
+
+    function: str = Field(description="'package.module:function', or 'file.py:function' relative to the site file")
+    params: dict[str, Any] = Field(default_factory=dict, description="keyword arguments of the function")
+    name: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                             description="label of its rows (default: the function's name)")
+
+    @field_validator("function")
+    @classmethod
+    def _load(cls, v: str, info: ValidationInfo) -> str:
+        ref = absolute_ref(v, (info.context or {}).get("base_dir"))  # the same file from any copy of the site
+        fn = load_object(ref)
+        if not getattr(fn, SITE_CONSTRAINT, False):
+            raise ValueError(f"{v}: not marked as a site constraint; decorate it with @bess_ray.site_constraint")
+        return ref
+
+    @model_validator(mode="after")
+    def _params_fit(self) -> "SiteConstraint":
+        import inspect
+
+        fn = load_object(self.function)
+        try:
+            inspect.signature(fn).bind(None, **self.params)
+        except TypeError as e:
+            raise ValueError(f"params do not fit {self.function}: {e}") from None
+        return self
+
+    @property
+    def label(self) -> str:
+        return self.name or self.function.rpartition(":")[2]
+
+
 class Site(StrictModel):
     """A site: one zone, one POI, one or more assets behind it."""
 
@@ -288,6 +327,8 @@ class Site(StrictModel):
     assets: list[Asset] = Field(min_length=1)
     markets: Markets = Markets()
     grid_charging: bool = Field(True, description="may the batteries charge from the grid (else only from PV / wind)")
+    constraints: tuple[SiteConstraint, ...] = Field(
+        (), description="the user's own LP constraints, as decorated Python functions (docs/optimize.md)")
 
     @field_validator("zone")
     @classmethod
@@ -300,6 +341,9 @@ class Site(StrictModel):
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
             raise ValueError(f"asset ids must be unique; repeated: {', '.join(dupes)}")
+        labels = [c.label for c in self.constraints]
+        if len(set(labels)) < len(labels):
+            raise ValueError(f"constraints: each needs its own name; repeated: {', '.join(sorted({x for x in labels if labels.count(x) > 1}))}")
         if not self.batteries:
             raise ValueError("a site needs at least one battery asset")
         try:

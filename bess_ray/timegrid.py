@@ -110,17 +110,20 @@ class TimeGrid:
     def series(self) -> pl.Series:
         return pl.Series("timestamp", self.timestamps).dt.replace_time_zone("UTC")
 
-    def _local(self, tz: str) -> tuple[np.ndarray, np.ndarray]:
-        """(local day as datetime64[D], local minute of the day) of each interval start."""
+    def local_times(self, tz: str) -> np.ndarray:
+        """The zone's wall-clock time of each interval start (datetime64[m], no zone)."""
         ts = self.timestamps.astype("datetime64[m]")
         offset = _utc_offset_min(ts[0], tz)
         # a window of up to a week with the same offset at both ends holds no DST change (they are
         # months apart): plain arithmetic, which the API's one-day schedules need in microseconds
         if self.periods * self.resolution_min <= 7 * 1440 and offset == _utc_offset_min(ts[-1], tz):
-            local = ts + np.timedelta64(offset, "m")
-        else:
-            wall = self.series().dt.convert_time_zone(tz).dt.replace_time_zone(None)
-            local = wall.dt.cast_time_unit("us").to_numpy().astype("datetime64[m]")
+            return ts + np.timedelta64(offset, "m")
+        wall = self.series().dt.convert_time_zone(tz).dt.replace_time_zone(None)
+        return wall.dt.cast_time_unit("us").to_numpy().astype("datetime64[m]")
+
+    def _local(self, tz: str) -> tuple[np.ndarray, np.ndarray]:
+        """(local day as datetime64[D], local minute of the day) of each interval start."""
+        local = self.local_times(tz)
         day = local.astype("datetime64[D]")
         return day, (local - day).astype(np.int64)
 

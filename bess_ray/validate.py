@@ -41,6 +41,9 @@ def validate_file(path: Path, prices=None, reserve_prices=None, fill: str | None
         ref, what = (asset.profile, "profile") if asset.profile else (asset.wind_speed, "wind_speed")
         series = read_series(ref, product="profile", base_dir=base, fill=fill)
         lines.append(f"  {asset.type} {asset.id}: {what} {series.report}")
+    for c in site.constraints:
+        params = ", ".join(f"{k}={v!r}" for k, v in c.params.items())
+        lines.append(f"  constraint {c.label}: {c.function}({params})")
     if prices:
         market = load_market_prices(site.zone, site.markets.products, prices, reserve_prices, fill=fill,
                                     base_dir=base)

@@ -6,10 +6,9 @@ and product, or the run stops naming the day and the reason.
 """
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from pathlib import Path
 
+from ..plugins import load_object
 from .base import ForecastError
 
 
@@ -18,22 +17,16 @@ def load_custom(cls: str | None = None, params: dict | None = None, base_dir: Pa
         raise ForecastError(f"forecast: unknown option(s) {', '.join(extra)} for custom_python (class, params)")
     if not cls or ":" not in cls:
         raise ForecastError("forecast.cls: give 'package.module:ClassName' or 'file.py:ClassName'")
-    where, name = cls.rsplit(":", 1)
     try:
-        if where.endswith(".py"):
-            path = Path(where)
-            if not path.is_absolute() and base_dir is not None:
-                path = base_dir / path
-            spec = importlib.util.spec_from_file_location(path.stem, path)
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-        else:
-            module = importlib.import_module(where)
-        obj = getattr(module, name)(**(params or {}))
-    except Exception as e:
-        raise ForecastError(f"forecast.cls: cannot load {cls}: {type(e).__name__}: {e}") from None
+        klass = load_object(cls, base_dir)
+    except ValueError as e:
+        raise ForecastError(f"forecast.cls: {e}") from None
+    try:
+        obj = klass(**(params or {}))
+    except Exception as e:  # noqa: BLE001 - the user's class, named with the reason
+        raise ForecastError(f"forecast.cls: cannot create {cls}: {type(e).__name__}: {e}") from None
     if not callable(getattr(obj, "forecast", None)):
         raise ForecastError(f"forecast.cls: {cls} has no forecast(view, targets, products) method")
-    obj.name = getattr(obj, "name", f"custom {name}")
+    obj.name = getattr(obj, "name", f"custom {cls.rsplit(':', 1)[1]}")
     obj.oracle = False
     return obj

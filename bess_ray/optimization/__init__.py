@@ -2,5 +2,6 @@
 from .api import optimize
 from .blocks import Calendar, Formulation, IntradayTrade, Locks, build
 from .result import OptimizationResult
+from .rules import Rules
 
-__all__ = ["Calendar", "Formulation", "IntradayTrade", "Locks", "OptimizationResult", "build", "optimize"]
+__all__ = ["Calendar", "Formulation", "IntradayTrade", "Locks", "OptimizationResult", "Rules", "build", "optimize"]

@@ -18,7 +18,7 @@ from ..config import Battery, Site
 from ..data.market import MarketPrices
 from ..errors import ConfigError, InfeasibleError
 from ..markets import PRODUCTS, get_zone
-from . import limits
+from . import limits, rules
 from .lp import INF, LinearProgram
 
 
@@ -550,4 +550,7 @@ def build(site: Site, market: MarketPrices, products: tuple[str, ...] | None = N
         no_simultaneous_block(lp, bats, charge, discharge)
     if locks is not None:
         lock_block(lp, bats, locks, charge, discharge, reserve, gen, generation.ids if generation else ())
-    return Formulation(lp, site, market, products, bats, charge, discharge, soc, soc_start, reserve, block_of, gen, to_battery)
+    f = Formulation(lp, site, market, products, bats, charge, discharge, soc, soc_start, reserve, block_of, gen, to_battery)
+    if site.constraints:
+        rules.apply(f, zone.timezone)  # the user's own rows, last: they see every column
+    return f

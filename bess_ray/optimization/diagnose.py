@@ -25,6 +25,7 @@ FAMILY_TEXT = {
     "intraday": "the day-ahead position that intraday trades must balance",
     "limits": "the battery's time-varying limits (an outage, a derating or an SoC window of its `limits`)",
     "joint_power": "the joint charge-discharge power limit",
+    "user": "the site's own `constraints` (the rows named below, added by its functions)",
 }
 
 

@@ -82,7 +82,7 @@ def _row_keys(group, asset_ids: list[str]) -> list:
 
 
 def _component_name(name: str) -> str:
-    return name.replace("[", "_").replace("]", "").replace("-", "_")
+    return name.replace("[", "_").replace("]", "").replace("-", "_").replace(".", "_")
 
 
 def solve_pyomo(lp: AssembledLP, asset_ids: list[str], hook: Callable | None = None,

@@ -17,6 +17,7 @@ def check_refs(obj, scenarios: ScenarioStore, path: str = "") -> None:
         if obj.get("type") == "custom_python":  # it imports and runs any class the server can import
             raise ConfigError(f"{path}: a custom_python forecaster runs code on the server and is not "
                               "accepted over HTTP; run it with the CLI or from Python")
+        refuse_code(obj, path)
         for k, v in obj.items():
             if k == "frequency" and isinstance(v, str):  # a through_control block's measured frequency
                 _check_frequency(v, f"{path}.{k}" if path else k)
@@ -41,6 +42,14 @@ def check_refs(obj, scenarios: ScenarioStore, path: str = "") -> None:
         elif FILE_LIKE.search(ref):
             raise ConfigError(f"{path}: {obj!r} names a file; over HTTP use sample:NAME or scenario:NAME "
                               "(upload series with POST /v1/scenarios)")
+
+
+def refuse_code(site_like: dict, path: str = "") -> None:
+    """A site's `constraints` name Python functions to run on the server: not over HTTP."""
+    if isinstance(site_like, dict) and site_like.get("constraints"):
+        where = f"{path}.constraints" if path else "constraints"
+        raise ConfigError(f"{where}: site constraints run Python code on the server and are not accepted over HTTP; "
+                          "use them from a site file with the CLI or from Python")
 
 
 def _check_frequency(ref: str, path: str) -> None:

@@ -21,6 +21,7 @@ from ..markets import PRODUCTS, parse_products
 from ..optimization import optimize
 from ..optimization.warm import WarmSolver
 from ..timegrid import TimeGrid, parse_resolution
+from .refs import refuse_code
 
 MAX_INTERVALS = 35_136  # a leap year at 15 minutes; a longer window belongs in a backtest or simulation
 
@@ -121,6 +122,7 @@ def solve_schedule(req: ScheduleRequest, warm: WarmSolver | None = None) -> dict
     """Optimise the request's site; raises ConfigError / DataError / InfeasibleError naming the problem.
     Stored scenarios are read from the embedded store (BESS_RAY_HOME). The answer's `schedule` is a
     polars frame (see `answer_json`). `warm` keeps HiGHS warm between requests of one structure."""
+    refuse_code(req.site, "site")
     site = Site.from_dict(req.site, "site")
     if req.prices is not None:
         p = req.prices

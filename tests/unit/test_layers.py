@@ -12,7 +12,7 @@ from tests.conftest import ROOT
 
 PACKAGE = ROOT / "bess_ray"
 # the planning core: plain Python, no Ray, no service, nothing of the operating half
-CORE = {"config", "timegrid", "errors", "artifacts", "exact", "sidecar", "data", "markets", "forecast", "optimization", "dispatch",
+CORE = {"config", "timegrid", "errors", "artifacts", "exact", "plugins", "sidecar", "data", "markets", "forecast", "optimization", "dispatch",
         "backtesting", "simulation", "sweeps", "analytics"}
 SHELL = {"cluster", "serve", "cli", "control", "devices", "flows", "operate", "clock"}
 OUTSIDE_CORE = {"ray", "fastapi", "starlette", "uvicorn", "pymodbus", "aiomqtt", "psycopg", "redis"}
