@@ -244,6 +244,20 @@ def cmd_data(a: argparse.Namespace) -> int:
         print(f"imported {a.name}: {meta['rows']} rows, {', '.join(meta['columns'])}, "
               f"{meta['start_utc']} .. {meta['end_utc']}, {meta['resolution_min']} min")
         print(series.report)
+    elif a.data_cmd == "pv-profile":
+        from .config import PVLocation
+        from .data.pv import PVSystem, pv_profile
+        from .timegrid import TimeGrid
+
+        loc = PVLocation.from_dict({k: getattr(a, k) for k in ("latitude", "longitude", "tilt", "azimuth",
+                                                                "altitude_m", "losses")}, "pv-profile")
+        series = pv_profile(PVSystem(**loc.model_dump(exclude={"weather"})),
+                            TimeGrid.from_range(a.start, a.end, a.resolution), a.weather, Path.cwd())
+        meta = store.add(a.name, series, description=a.description or series.source, replace=a.replace)
+        v = series.values("profile")
+        print(f"stored {a.name}: {meta['rows']} rows, {meta['start_utc']} .. {meta['end_utc']}, "
+              f"{meta['resolution_min']} min; {series.source}; capacity factor {v.mean():.1%}, peak {v.max():.3f}")
+        print(f"use it as a PV asset's profile: scenario:{a.name}")
     elif a.data_cmd == "list":
         rows = store.list()
         if not rows:
@@ -504,6 +518,20 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--tz", help="time zone of naive timestamps (default UTC)")
     d.add_argument("--zone", help="bidding zone, to pick from multi-zone files")
     d.add_argument("--fill", choices=["ffill", "linear", "zero"])
+    d.add_argument("--description")
+    d.add_argument("--replace", action="store_true", help="replace a scenario of the same name")
+    d = dsub.add_parser("pv-profile", help="generate a PV profile for a location with pvlib and store it")
+    d.add_argument("--name", required=True)
+    d.add_argument("--latitude", type=float, required=True)
+    d.add_argument("--longitude", type=float, required=True)
+    d.add_argument("--tilt", type=float, default=30.0)
+    d.add_argument("--azimuth", type=float, default=180.0, help="clockwise from north; 180 = south")
+    d.add_argument("--altitude-m", type=float, default=0.0)
+    d.add_argument("--losses", type=float, default=0.14)
+    d.add_argument("--weather", help="a weather file (timestamp, ghi [, dni, dhi, temp_air]); default clear sky")
+    d.add_argument("--start", required=True, help="first interval (UTC)")
+    d.add_argument("--end", required=True, help="end of the last interval (UTC)")
+    d.add_argument("--resolution", default="15min")
     d.add_argument("--description")
     d.add_argument("--replace", action="store_true", help="replace a scenario of the same name")
     d = dsub.add_parser("list", help="list stored scenarios")

@@ -209,12 +209,33 @@ class _Generator(StrictModel):
     profile_scale: float = Field(1.0, gt=0, le=1.5, description="multiplies the profile (e.g. share of peak -> of capacity)")
 
 
+class PVLocation(StrictModel):
+    """Where a PV array is and how it faces, for a profile generated with pvlib (`data/pv.py`)."""
+
+    latitude: float = Field(ge=-90, le=90, description="degrees north")
+    longitude: float = Field(ge=-180, le=180, description="degrees east")
+    tilt: float = Field(30.0, ge=0, le=90, description="degrees from horizontal")
+    azimuth: float = Field(180.0, ge=0, le=360, description="degrees clockwise from north (180 = south)")
+    altitude_m: float = Field(0.0, ge=-500, le=9000)
+    losses: float = Field(0.14, ge=0, lt=1, description="system losses as PVWatts counts them")
+    weather: str | None = Field(None, description="a weather file (timestamp, ghi [, dni, dhi, temp_air]); "
+                                                  "default: clear sky")
+
+
 class PV(_Generator):
-    """PV: a real profile (a share of capacity per interval, e.g. sample:DE_SOLAR_2024) scaled to capacity."""
+    """PV: a real profile (a share of capacity per interval, e.g. sample:DE_SOLAR_2024) scaled to
+    capacity, or one generated from its `location` with pvlib (clear sky, or a weather file)."""
 
     type: Literal["pv"] = "pv"
-    profile: str = Field(description="path, sample:NAME or scenario:NAME of a profile (0..1 of capacity)")
+    profile: str | None = Field(None, description="path, sample:NAME or scenario:NAME of a profile (0..1 of capacity)")
+    location: PVLocation | None = Field(None, description="generate the profile with pvlib instead")
     degradation_per_year: float = Field(0.005, ge=0, lt=0.1, description="yearly module output loss")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "PV":
+        if (self.profile is None) == (self.location is None):
+            raise ValueError("give exactly one of profile or location")
+        return self
 
 
 # A generic 3-4 MW class onshore turbine, normalised (cut-in 3 m/s, rated 12 m/s, cut-out 25 m/s);

@@ -38,6 +38,11 @@ def validate_file(path: Path, prices=None, reserve_prices=None, fill: str | None
         for lim in b.limits:
             lines.append(f"    limit {_limit_text(lim)}")
     for asset in site.generators:
+        if getattr(asset, "location", None) is not None:
+            loc = asset.location
+            lines.append(f"  pv {asset.id}: profile from pvlib at {loc.latitude:g} N {loc.longitude:g} E, tilt "
+                         f"{loc.tilt:g}, azimuth {loc.azimuth:g}, {loc.weather or 'clear sky'}")
+            continue
         ref, what = (asset.profile, "profile") if asset.profile else (asset.wind_speed, "wind_speed")
         series = read_series(ref, product="profile", base_dir=base, fill=fill)
         lines.append(f"  {asset.type} {asset.id}: {what} {series.report}")

@@ -27,6 +27,7 @@ import os
 import json
 import random
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -79,7 +80,10 @@ async def run_clients(url: str, token: str, payloads: list[dict], clients: int, 
             async with session.post(url + "/v1/schedules", data=body, headers=headers) as r:
                 await r.read()
                 if r.status != 200:
-                    errors[str(r.status)] = errors.get(str(r.status), 0) + 1
+                    kind = "503 + Retry-After" if r.status == 503 and "retry-after" in r.headers else str(r.status)
+                    errors[kind] = errors.get(kind, 0) + 1
+                    if kind == "503 + Retry-After":  # a well-behaved client waits as it is told
+                        await asyncio.sleep(float(r.headers["retry-after"]))
                     return
                 timing = dict(p.strip().split(";dur=") for p in r.headers["server-timing"].split(","))
                 parts.append((float(timing["solve"]), float(timing["solver-call"])))
@@ -105,11 +109,12 @@ async def run_clients(url: str, token: str, payloads: list[dict], clients: int, 
         t0 = time.perf_counter()
         await asyncio.gather(*(client(session) for _ in range(clients)))
         wall = time.perf_counter() - t0
-    lat = np.array(latencies) * 1000
+    lat = np.array(latencies or [np.nan]) * 1000
     return {"clients": clients, "rate": rate, "requests": len(lat), "errors": errors, "throughput": len(lat) / wall,
             "p50": float(np.percentile(lat, 50)), "p95": float(np.percentile(lat, 95)),
             "p99": float(np.percentile(lat, 99)), "max": float(lat.max()),
-            "solve": float(np.median([p[0] for p in parts])), "solver_call": float(np.median([p[1] for p in parts]))}
+            "solve": float(np.median([p[0] for p in parts] or [np.nan])),
+            "solver_call": float(np.median([p[1] for p in parts] or [np.nan]))}
 
 
 def show(label: str, r: dict) -> None:
@@ -118,13 +123,55 @@ def show(label: str, r: dict) -> None:
           f"{sum(r['errors'].values())} {r['errors'] or ''}")
 
 
+def measure(title: str, url: str, token: str, payloads: list[dict], a) -> dict:
+    """The loads against one server, printed as they finish; {label: figures}."""
+    asyncio.run(run_clients(url, token, payloads, a.clients, 5.0))  # warm-up: workers, imports, JIT
+    print(f"{title}; {a.seconds:.0f} s per load; latencies in ms")
+    print(f"  {'load':<34} {'answers':>6} {'req/s':>7} {'p50':>7} {'p95':>7} {'p99':>7} {'max':>7} "
+          f"{'solve':>7} {'solver':>7}   errors")
+    out = {}
+    loads = [("1 client, closed loop", 1, None)] + [(f"{a.clients} clients, open loop, {r:g} req/s", a.clients, r)
+                                                     for r in a.rates]
+    loads += [(f"{a.clients} clients, closed loop", a.clients, None),
+              (f"{a.overload} clients, closed loop (overload)", a.overload, None)]
+    for label, clients, rate in loads:
+        out[label] = asyncio.run(run_clients(url, token, payloads, clients, a.seconds, rate))
+        show(label, out[label])
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bare_server(port: int) -> subprocess.Popen:
+    """scripts/bare_schedules_app.py under uvicorn with 2 workers, once it answers."""
+    import urllib.request
+
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "bare_schedules_app:app", "--app-dir",
+                             str(ROOT / "scripts"), "--workers", "2", "--port", str(port), "--log-level", "warning"],
+                            env={**os.environ, "POLARS_MAX_THREADS": "1", "PYTHONPATH": str(ROOT)})
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("the bare app did not start")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clients", type=int, default=16)
+    ap.add_argument("--overload", type=int, default=96, help="closed-loop clients of the overload run")
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--rates", type=float, nargs="+", default=[10.0, 20.0, 30.0],
                     help="open-loop request rates to offer, per second over all clients")
     ap.add_argument("--solver-replicas", type=int, default=None)
+    ap.add_argument("--no-bare", action="store_true", help="skip the bare reference app")
     ap.add_argument("--client-nice", type=int, default=0,
                     help="run the clients at this niceness (Ray's workers run at 15; 0 gives them priority)")
     a = ap.parse_args()
@@ -136,34 +183,49 @@ def main() -> None:
     from bess_ray.store.keys import KeyStore
 
     payloads = bodies()
+    what = (f"POST /v1/schedules: one battery, one day at 15 min, DA + FCR, real 2023 prices, {len(payloads)} "
+            "distinct days")
+    if a.client_nice:  # Ray runs its workers (proxy, replicas) at niceness 15: the same for the clients
+        os.nice(a.client_nice)
+    bare = None
+    if not a.no_bare:
+        port = free_port()
+        proc = bare_server(port)
+        try:
+            bare = measure(f"bare FastAPI + uvicorn, 2 workers, no auth (reference): {what}",
+                           f"http://127.0.0.1:{port}", "none", payloads, a)
+        finally:
+            proc.terminate()
+            proc.wait()
     home = tempfile.mkdtemp(prefix="bench_serve_")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     ray.init(include_dashboard=False, log_to_driver=False)
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     args = {"home": home, **({"solver_replicas": a.solver_replicas} if a.solver_replicas else {})}
     serve.run(build_app(args), name="bess-ray", route_prefix="/")
     token = KeyStore(Path(home)).create("analyst", "bench")[0]
-    url = f"http://127.0.0.1:{port}"
-    if a.client_nice:  # Ray runs its workers (proxy, replicas) at niceness 15: the same for the clients
-        os.nice(a.client_nice)
     try:
-        asyncio.run(run_clients(url, token, payloads, a.clients, 5.0))  # warm-up: workers, imports, JIT
-        print(f"POST /v1/schedules: one battery, one day at 15 min, DA + FCR, real 2023 prices, {len(payloads)} "
-              f"distinct days; {a.seconds:.0f} s per load; latencies in ms")
-        print(f"  {'load':<34} {'answers':>6} {'req/s':>7} {'p50':>7} {'p95':>7} {'p99':>7} {'max':>7} "
-              f"{'solve':>7} {'solver':>7}   errors")
-        show("1 client, closed loop", asyncio.run(run_clients(url, token, payloads, 1, a.seconds)))
-        for rate in a.rates:
-            r = asyncio.run(run_clients(url, token, payloads, a.clients, a.seconds, rate))
-            show(f"{a.clients} clients, open loop, {rate:g} req/s", r)
-            print(f"  {'':<34} target p50 <= 30 ms: {r['p50'] / 30:.2f}x of it; p99 <= 150 ms: "
-                  f"{r['p99'] / 150:.2f}x of it")
-        show(f"{a.clients} clients, closed loop", asyncio.run(run_clients(url, token, payloads, a.clients, a.seconds)))
+        ours = measure(f"bess-ray serve (auth and audit on): {what}", f"http://127.0.0.1:{port}", token, payloads, a)
     finally:
         serve.shutdown()
         ray.shutdown()
+    if bare is None:
+        return
+    one, closed = "1 client, closed loop", f"{a.clients} clients, closed loop"
+    print("bess-ray against the bare app (targets: closed-loop throughput >= 0.8x, one-client p50 <= 1.3x)")
+    print(f"  one client p50            {ours[one]['p50']:7.1f} ms vs {bare[one]['p50']:7.1f} ms: "
+          f"{ours[one]['p50'] / bare[one]['p50']:.2f}x")
+    print(f"  {a.clients} clients throughput    {ours[closed]['throughput']:7.1f} vs {bare[closed]['throughput']:7.1f} "
+          f"req/s: {ours[closed]['throughput'] / bare[closed]['throughput']:.2f}x")
+    for label in ours:
+        if "open loop" in label:
+            print(f"  {label:<34} p50 {ours[label]['p50']:7.1f} vs {bare[label]['p50']:7.1f} ms: "
+                  f"{ours[label]['p50'] / bare[label]['p50']:.2f}x")
+    over = ours[f"{a.overload} clients, closed loop (overload)"]
+    shed = over["errors"].get("503 + Retry-After", 0)
+    other = {k: v for k, v in over["errors"].items() if k != "503 + Retry-After"}
+    print(f"  overload, {a.overload} clients: {over['requests']} answered (p99 {over['p99']:.0f} ms), {shed} shed with "
+          f"503 + Retry-After, other errors: {other or 'none'}")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from ray import serve
+from ray.serve.exceptions import BackPressureError
 from ray.serve.handle import DeploymentHandle
 
 from .. import __version__
@@ -48,8 +49,9 @@ api = FastAPI(title="bess-ray", version=__version__,
 FORMATS = {"text/csv": ".csv", "application/vnd.apache.parquet": ".parquet", "application/octet-stream": ".parquet"}
 
 
-def _error(status: int, detail, request: Request) -> JSONResponse:
-    return JSONResponse({"detail": detail, "request_id": request.state.request_id}, status_code=status)
+def _error(status: int, detail, request: Request, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail, "request_id": request.state.request_id}, status_code=status,
+                        headers=headers)
 
 
 @api.exception_handler(RequestValidationError)
@@ -62,7 +64,7 @@ async def _invalid(request: Request, exc: RequestValidationError):
 
 @api.exception_handler(HTTPException)
 async def _http(request: Request, exc: HTTPException):
-    return _error(exc.status_code, exc.detail, request)
+    return _error(exc.status_code, exc.detail, request, exc.headers)
 
 
 @api.exception_handler(BessRayError)
@@ -157,11 +159,18 @@ def _view(job: dict, result: bool = False) -> dict:
 SOLVER_ENV = {"env_vars": {"POLARS_MAX_THREADS": "1"}}
 
 
+# Requests for schedules wait at most this many deep (per ingress replica) for a full solver; beyond it
+# the API sheds them with 503 + Retry-After instead of letting every answer grow late without bound.
+QUEUE_LIMIT = 32
+RETRY_AFTER_S = 1  # a queue at its bound drains in well under a second (a solve takes milliseconds)
+
+
 @serve.deployment(ray_actor_options={"num_cpus": 1, "runtime_env": SOLVER_ENV},
-                  max_ongoing_requests=16, logging_config={"enable_access_log": False})
+                  max_ongoing_requests=16, max_queued_requests=QUEUE_LIMIT, logging_config={"enable_access_log": False})
 class Solver:
     """Runs the LPs off the ingress's event loop: one solve at a time per replica (one CPU, one HiGHS
-    thread), so concurrent requests queue here instead of thrashing the CPU."""
+    thread): up to 16 requests wait in the replica (Serve's router hands a full replica more only
+    after a back-off, which idles it), `queue_limit` more in the ingress's handle."""
 
     def __init__(self, home: str | None = None, cache: DeploymentHandle | None = None,
                  store: str | None = None) -> None:
@@ -184,14 +193,17 @@ class Solver:
             return {"status": 422, "detail": _reason(e)}
 
 
-@serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=64,
+# the ingress is async and cheap per request: it takes all of them (a full replica idles behind
+# Serve's back-off) and sheds load at the solver queue, where its cost is
+@serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=512, max_queued_requests=64,
                   health_check_period_s=10, health_check_timeout_s=30)
 @serve.ingress(api)
 class Ingress:
     def __init__(self, solver: DeploymentHandle, jobs: DeploymentHandle, cache: DeploymentHandle,
                  home: str | None = None, max_upload_mb: float = 50.0, wait_s: float = 10.0,
-                 store: str | None = None, flows: str | None = None) -> None:
+                 store: str | None = None, flows: str | None = None, queue_limit: int = QUEUE_LIMIT) -> None:
         self.solver = solver
+        self.queue_limit = queue_limit
         self.jobs = jobs
         self.cache = cache
         opened = use_store(home, store)
@@ -225,7 +237,11 @@ class Ingress:
     async def schedules(self, body: ScheduleRequest, key: dict = Depends(_role("analyst"))) -> Response:
         """Optimise a site now: the schedule per interval and asset, and the money by product."""
         t0 = time.perf_counter()
-        answer = await self.solver.schedule.remote(body)
+        try:
+            answer = await self.solver.schedule.remote(body)
+        except BackPressureError:
+            raise HTTPException(503, f"overloaded: {self.queue_limit} schedule requests are waiting for a solver; "
+                                     f"retry after {RETRY_AFTER_S} s", headers={"Retry-After": str(RETRY_AFTER_S)}) from None
         if "ok" not in answer:
             raise HTTPException(answer["status"], answer["detail"])
         # where the time went, for clients and benchmarks (W3C Server-Timing, milliseconds)
@@ -399,18 +415,24 @@ def build_app(args: dict | None = None):
     `home` (BESS_RAY_HOME: the embedded store and the jobs' files), `max_upload_mb` (50),
     `cache_mb` (the scenario cache's memory limit, 512), `wait_s` (how long a job request waits
     before answering 202, 10), `solver_replicas` (1; serve.yaml autoscales), `solver_cpus` (the CPUs
-    each Solver replica reserves, 1), `flows` (a flows file: runs can be triggered over HTTP)."""
+    each Solver replica reserves, 1), `queue_limit` (schedule requests that may wait for a solver,
+    per ingress replica, 32; more answer 503 + Retry-After), `flows` (a flows file: runs can be
+    triggered over HTTP)."""
     args = args or {}
     home = args.get("home") or os.environ.get("BESS_RAY_HOME")
     store = args.get("store") or os.environ.get("BESS_RAY_STORE")
     open_store(store or store_url(home))  # a wrong URL fails the deploy here, naming it, before any replica starts
     cache = ScenarioCache.bind(home, float(args.get("cache_mb", 512)), store)
-    solver = Solver.options(**({"num_replicas": int(args["solver_replicas"])} if "solver_replicas" in args else {}),
+    queue_limit = int(args.get("queue_limit", QUEUE_LIMIT))
+    if queue_limit < 1:
+        raise ValueError(f"queue_limit: {queue_limit} must be at least 1")
+    solver = Solver.options(max_queued_requests=queue_limit,
+                            **({"num_replicas": int(args["solver_replicas"])} if "solver_replicas" in args else {}),
                             **({"ray_actor_options": {"num_cpus": float(args["solver_cpus"]), "runtime_env": SOLVER_ENV}}
                                if "solver_cpus" in args else {}))
     return Ingress.bind(solver.bind(home, cache, store), Jobs.bind(home, store), cache, home,
                         float(args.get("max_upload_mb", 50)), float(args.get("wait_s", 10)), store,
-                        _flows_file(args.get("flows") or os.environ.get("BESS_RAY_FLOWS")))
+                        _flows_file(args.get("flows") or os.environ.get("BESS_RAY_FLOWS")), queue_limit)
 
 
 def _flows_file(path: str | None) -> str | None:

@@ -97,13 +97,19 @@ def scenario_prices(scenario: PriceScenario, zone: str, products: tuple[str, ...
     return MarketPrices(grid, prices, sources)
 
 
-def _share_series(gen: PV | Wind, base_dir: Path | None) -> tuple[Series, str]:
+def _share_series(gen: PV | Wind, base_dir: Path | None, grid: TimeGrid) -> tuple[Series, str]:
     """A generator's output as a share of capacity (0..1), and the config field it came from."""
     if isinstance(gen, Wind) and gen.wind_speed is not None:
         s = read_series(gen.wind_speed, product="profile", base_dir=base_dir)
         speeds, shares = np.array(gen.power_curve).T
         frame = s.frame.with_columns(pl.Series("profile", np.interp(s.values("profile"), speeds, shares)))
         return Series(frame, s.resolution_min, s.source, s.report), "wind_speed"
+    if isinstance(gen, PV) and gen.location is not None:
+        from ..data.pv import PVSystem, pv_profile  # pvlib is imported only for a site that asks
+
+        loc = gen.location.model_dump()
+        return pv_profile(PVSystem(**{k: v for k, v in loc.items() if k != "weather"}), grid, loc["weather"],
+                          base_dir), "location"
     s = read_series(gen.profile, product="profile", base_dir=base_dir)
     v = s.values("profile")
     if v.size and (v.min() < -1e-9 or v.max() > 1.0 + 1e-9):
@@ -124,7 +130,7 @@ def generation(site: Site, grid: TimeGrid, years: list[int] | None = None, base_
     ts_years = grid.series().dt.convert_time_zone(tz).dt.year().to_numpy()
     rows = []
     for g in gens:
-        series, field = _share_series(g, base_dir)
+        series, field = _share_series(g, base_dir, grid)
         try:
             share = align(series, "profile", grid)
         except DataError:

@@ -7,7 +7,8 @@ from bess_ray.store.keys import ROLES, KeyStore
 
 
 @pytest.fixture(scope="module")
-def api(ray_session, tmp_path_factory):
+def api(ray_session, tmp_path_factory, request):
+    """A module may set API_ARGS to deploy the app with other arguments."""
     from ray import serve
 
     from bess_ray.serve.app import build_app
@@ -17,7 +18,8 @@ def api(ray_session, tmp_path_factory):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     serve.start(http_options={"host": "127.0.0.1", "port": port})
-    serve.run(build_app({"home": str(home), "max_upload_mb": 1, "cache_mb": 0.5}), name="bess-ray", route_prefix="/")
+    args = {"home": str(home), "max_upload_mb": 1, "cache_mb": 0.5, **getattr(request.module, "API_ARGS", {})}
+    serve.run(build_app(args), name="bess-ray", route_prefix="/")
     keys = KeyStore(home)
     tokens = {role: keys.create(role, f"test {role}")[0] for role in ROLES}
     yield {"url": f"http://127.0.0.1:{port}", "keys": keys, "tokens": tokens, "home": home}

@@ -117,6 +117,12 @@ def test_bad_site_unknown_scenario_and_malformed_json_are_4xx(api):
     assert status == 422 and answer["detail"][0]["reason"].startswith("JSON decode error")
 
 
+def test_a_site_with_its_own_python_constraints_is_refused_over_http(api):
+    site = {**SITE, "constraints": [{"function": "os:system", "params": {}}]}
+    status, answer = call(api, "POST", "/v1/schedules", schedule_body(site=site), role="analyst")
+    assert status == 422 and "site.constraints" in answer["detail"] and "run Python code" in answer["detail"]
+
+
 def test_scenarios_upload_use_and_delete(api):
     csv = sample_path("DE_LU_2023")[0].read_bytes()
     status, meta = call(api, "POST", "/v1/scenarios?name=de_2023&product=da&zone=DE-LU", raw=csv,
