@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -138,12 +139,14 @@ def cmd_results(a: argparse.Namespace) -> int:
 def cmd_serve(a: argparse.Namespace) -> int:
     from ray import serve
 
-    from .cluster.runtime import ensure_ray
+    from .cluster.runtime import ensure_ray, haproxy_ingress
     from .serve.app import build_app
 
+    if not (a.address or os.environ.get("RAY_ADDRESS")):
+        haproxy_ingress()  # a local Ray: HTTP through HAProxy when it is installed
     ensure_ray(a.address)
     serve.start(http_options={"host": a.host, "port": a.port})
-    args = {"max_upload_mb": a.max_upload_mb, "solver_replicas": a.solver_replicas, "cache_mb": a.cache_mb,
+    args = {"max_upload_mb": a.max_upload_mb, "replicas": a.replicas, "cache_mb": a.cache_mb,
             "wait_s": a.wait_s, **({"flows": str(Path(a.flows).resolve())} if a.flows else {})}
     serve.run(build_app(args), name="bess-ray", route_prefix="/")
     print(f"bess-ray API on http://{a.host}:{a.port} (docs at /docs); Ctrl-C stops it", flush=True)
@@ -404,7 +407,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
-    p.add_argument("--solver-replicas", type=int, default=1, help="solver replicas, one CPU each")
+    p.add_argument("--replicas", type=int, default=1, help="API replicas, each solving one schedule at a time")
     p.add_argument("--max-upload-mb", type=float, default=50.0)
     p.add_argument("--cache-mb", type=float, default=512.0, help="memory limit of the scenario cache")
     p.add_argument("--wait-s", type=float, default=10.0,

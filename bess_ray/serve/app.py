@@ -1,6 +1,6 @@
 """The HTTP API on Ray Serve: the FastAPI ingress (routes, auth, audit, validation, scenarios, job
-records) and the solver deployment that runs the LPs of /v1/schedules, so a long solve never stalls
-the event loop. Jobs (`jobs.py`) and the scenario cache (`cache.py`) are deployments of their own.
+records, and the LPs of /v1/schedules, solved in a worker thread so that a solve never stalls the
+event loop). Jobs (`jobs.py`) and the scenario cache (`cache.py`) are deployments of their own.
 
 `build_app(args)` is the application builder named in deployments/serve.yaml; `bess-ray serve`
 runs it locally (its arguments are in its docstring).
@@ -19,7 +19,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from ray import serve
-from ray.serve.exceptions import BackPressureError
 from ray.serve.handle import DeploymentHandle
 
 from .. import __version__
@@ -155,55 +154,31 @@ def _view(job: dict, result: bool = False) -> dict:
     return view
 
 
-# internal deployments log no access lines: the ingress logs each request once
-SOLVER_ENV = {"env_vars": {"POLARS_MAX_THREADS": "1"}}
-
-
-# Requests for schedules wait at most this many deep (per ingress replica) for a full solver; beyond it
-# the API sheds them with 503 + Retry-After instead of letting every answer grow late without bound.
+# Requests for schedules wait at most this many deep per replica for its solver; beyond it the API
+# sheds them with 503 + Retry-After instead of letting every answer grow late without bound.
 QUEUE_LIMIT = 32
 RETRY_AFTER_S = 1  # a queue at its bound drains in well under a second (a solve takes milliseconds)
+REPLICA_ENV = {"env_vars": {"POLARS_MAX_THREADS": "1"}}
 
 
-@serve.deployment(ray_actor_options={"num_cpus": 1, "runtime_env": SOLVER_ENV},
-                  max_ongoing_requests=16, max_queued_requests=QUEUE_LIMIT, logging_config={"enable_access_log": False})
-class Solver:
-    """Runs the LPs off the ingress's event loop: one solve at a time per replica (one CPU, one HiGHS
-    thread): up to 16 requests wait in the replica (Serve's router hands a full replica more only
-    after a back-off, which idles it), `queue_limit` more in the ingress's handle."""
-
-    def __init__(self, home: str | None = None, cache: DeploymentHandle | None = None,
-                 store: str | None = None) -> None:
-        use_store(home, store)  # this process reads stored scenarios from the API's store
-        self.cache = cache
-        self.warm = WarmSolver()  # consecutive requests of one site and window length reuse its model
-
-    async def schedule(self, req: ScheduleRequest) -> dict:
-        """{"ok": the answer as JSON bytes} or {"status": 4xx, "detail": why}. The solve runs on this
-        replica's own event loop (Serve keeps it apart from its messaging): one solve at a time."""
-        names = req.stored_scenarios()
-        cached = await self.cache.lookup.remote(names) if names and self.cache else {}
-        try:
-            with stored_scenarios(lambda n: series_from_entry(n, cached[n]) if n in cached else None):
-                t0 = time.perf_counter()
-                return {"ok": answer_json(solve_schedule(req, self.warm)), "seconds": time.perf_counter() - t0}
-        except InfeasibleError as e:
-            return {"status": 422, "detail": {"reason": str(e), "families": e.families}}
-        except (BessRayError, KeyError, ValueError) as e:
-            return {"status": 422, "detail": _reason(e)}
-
-
-# the ingress is async and cheap per request: it takes all of them (a full replica idles behind
-# Serve's back-off) and sheds load at the solver queue, where its cost is
-@serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=512, max_queued_requests=64,
-                  health_check_period_s=10, health_check_timeout_s=30)
+# A replica takes every request (a full one idles behind Serve's back-off) and sheds load at its own
+# solver queue, where the cost is. No CPU reserved: it solves, but the jobs' tasks must find CPUs too.
+@serve.deployment(ray_actor_options={"num_cpus": 0, "runtime_env": REPLICA_ENV}, max_ongoing_requests=512,
+                  max_queued_requests=64, health_check_period_s=10, health_check_timeout_s=30)
 @serve.ingress(api)
 class Ingress:
-    def __init__(self, solver: DeploymentHandle, jobs: DeploymentHandle, cache: DeploymentHandle,
+    """The API. Schedules are solved here, one at a time per replica in a worker thread (HiGHS
+    releases the GIL, the event loop goes on serving), with HiGHS kept warm between requests: a
+    second deployment would cost a Ray call per request, more than the solve itself. Replicas scale
+    the solving (HAProxy, or Serve's proxy, spreads the requests)."""
+
+    def __init__(self, jobs: DeploymentHandle, cache: DeploymentHandle,
                  home: str | None = None, max_upload_mb: float = 50.0, wait_s: float = 10.0,
                  store: str | None = None, flows: str | None = None, queue_limit: int = QUEUE_LIMIT) -> None:
-        self.solver = solver
         self.queue_limit = queue_limit
+        self.waiting = 0  # schedule requests in this replica, solving or queued for the solver
+        self.solving = asyncio.Lock()
+        self.warm = WarmSolver()  # consecutive requests of one site and window length reuse its model
         self.jobs = jobs
         self.cache = cache
         opened = use_store(home, store)
@@ -233,20 +208,38 @@ class Ingress:
     async def metrics(self, key: dict = Depends(_role("viewer"))) -> PlainTextResponse:
         return PlainTextResponse(generate_latest(self.registry).decode(), media_type="text/plain; version=0.0.4")
 
-    @api.post("/v1/schedules", response_model=ScheduleAnswer)
+    @api.post("/v1/schedules", response_model=ScheduleAnswer,
+              responses={503: {"description": "overloaded: retry after the seconds the Retry-After header says"}})
     async def schedules(self, body: ScheduleRequest, key: dict = Depends(_role("analyst"))) -> Response:
         """Optimise a site now: the schedule per interval and asset, and the money by product."""
+        if self.waiting >= self.queue_limit:
+            raise HTTPException(503, f"overloaded: {self.waiting} schedule requests are waiting for this replica's "
+                                     f"solver; retry after {RETRY_AFTER_S} s", headers={"Retry-After": str(RETRY_AFTER_S)})
+        self.waiting += 1
         t0 = time.perf_counter()
         try:
-            answer = await self.solver.schedule.remote(body)
-        except BackPressureError:
-            raise HTTPException(503, f"overloaded: {self.queue_limit} schedule requests are waiting for a solver; "
-                                     f"retry after {RETRY_AFTER_S} s", headers={"Retry-After": str(RETRY_AFTER_S)}) from None
+            names = body.stored_scenarios()
+            cached = await self.cache.lookup.remote(names) if names else {}
+            async with self.solving:
+                answer = await asyncio.to_thread(self._solve, body, cached)
+        finally:
+            self.waiting -= 1
         if "ok" not in answer:
             raise HTTPException(answer["status"], answer["detail"])
         # where the time went, for clients and benchmarks (W3C Server-Timing, milliseconds)
-        timing = f"solve;dur={answer['seconds'] * 1e3:.2f}, solver-call;dur={(time.perf_counter() - t0) * 1e3:.2f}"
+        timing = f"solve;dur={answer['seconds'] * 1e3:.2f}, queue-and-solve;dur={(time.perf_counter() - t0) * 1e3:.2f}"
         return Response(answer["ok"], media_type="application/json", headers={"server-timing": timing})
+
+    def _solve(self, req: ScheduleRequest, cached: dict) -> dict:
+        """{"ok": the answer as JSON bytes, "seconds": ...} or {"status": 4xx, "detail": why}."""
+        try:
+            with stored_scenarios(lambda n: series_from_entry(n, cached[n]) if n in cached else None):
+                t0 = time.perf_counter()
+                return {"ok": answer_json(solve_schedule(req, self.warm)), "seconds": time.perf_counter() - t0}
+        except InfeasibleError as e:
+            return {"status": 422, "detail": {"reason": str(e), "families": e.families}}
+        except (BessRayError, KeyError, ValueError) as e:
+            return {"status": 422, "detail": _reason(e)}
 
     # ------------------------------------------------------------------------------ scenarios
     @api.post("/v1/scenarios", status_code=201)
@@ -414,10 +407,9 @@ def build_app(args: dict | None = None):
     `home`; a PostgreSQL URL lets several replicas and nodes share keys, jobs, audit and scenarios),
     `home` (BESS_RAY_HOME: the embedded store and the jobs' files), `max_upload_mb` (50),
     `cache_mb` (the scenario cache's memory limit, 512), `wait_s` (how long a job request waits
-    before answering 202, 10), `solver_replicas` (1; serve.yaml autoscales), `solver_cpus` (the CPUs
-    each Solver replica reserves, 1), `queue_limit` (schedule requests that may wait for a solver,
-    per ingress replica, 32; more answer 503 + Retry-After), `flows` (a flows file: runs can be
-    triggered over HTTP)."""
+    before answering 202, 10), `replicas` (API replicas, each solving one schedule at a time, 1;
+    serve.yaml autoscales), `queue_limit` (schedule requests that may wait per replica, 32; more
+    answer 503 + Retry-After), `flows` (a flows file: runs can be triggered over HTTP)."""
     args = args or {}
     home = args.get("home") or os.environ.get("BESS_RAY_HOME")
     store = args.get("store") or os.environ.get("BESS_RAY_STORE")
@@ -426,12 +418,9 @@ def build_app(args: dict | None = None):
     queue_limit = int(args.get("queue_limit", QUEUE_LIMIT))
     if queue_limit < 1:
         raise ValueError(f"queue_limit: {queue_limit} must be at least 1")
-    solver = Solver.options(max_queued_requests=queue_limit,
-                            **({"num_replicas": int(args["solver_replicas"])} if "solver_replicas" in args else {}),
-                            **({"ray_actor_options": {"num_cpus": float(args["solver_cpus"]), "runtime_env": SOLVER_ENV}}
-                               if "solver_cpus" in args else {}))
-    return Ingress.bind(solver.bind(home, cache, store), Jobs.bind(home, store), cache, home,
-                        float(args.get("max_upload_mb", 50)), float(args.get("wait_s", 10)), store,
+    ingress = Ingress.options(**({"num_replicas": int(args["replicas"])} if "replicas" in args else {}))
+    return ingress.bind(Jobs.bind(home, store), cache, home, float(args.get("max_upload_mb", 50)),
+                        float(args.get("wait_s", 10)), store,
                         _flows_file(args.get("flows") or os.environ.get("BESS_RAY_FLOWS")), queue_limit)
 
 

@@ -188,7 +188,7 @@ def test_serve_config_is_valid_and_names_the_builder():
     (application,) = schema.applications
     module, builder = application.import_path.split(":")
     assert module == serve_app.__name__ and callable(getattr(serve_app, builder))
-    assert {d.name for d in application.deployments} == {"Ingress", "Solver", "Jobs", "ScenarioCache"}
+    assert {d.name for d in application.deployments} == {"Ingress", "Jobs", "ScenarioCache"}
 
 
 def test_cli_serve_starts_the_api(tmp_path):
