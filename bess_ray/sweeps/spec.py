@@ -193,9 +193,17 @@ def _selections(spec: SweepSpec, path: Path) -> list[dict]:
 
 def _site_dict(ref: str | dict, base_dir: Path, where: str) -> dict:
     try:
-        return load_site(ref, base_dir).model_dump(mode="json")
+        site = load_site(ref, base_dir).model_dump(mode="json")
     except ConfigError as e:
         raise ConfigError(f"{where}: {e}") from None
+    # fields added after case ids (hashes of the resolved config) were fixed are left out while
+    # unset, so that the ids stay what they were and existing sweep folders resume
+    if not site["constraints"]:
+        del site["constraints"]
+    for asset in site["assets"]:
+        if asset["type"] == "pv" and asset["location"] is None:
+            del asset["location"]
+    return site
 
 
 def _sized(site: dict, s: Sizing) -> dict:
