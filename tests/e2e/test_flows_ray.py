@@ -10,7 +10,8 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 from http.server import ThreadingHTTPServer
 
 import pytest
@@ -154,11 +155,14 @@ def flows_api(ray_session, tmp_path_factory):
     home = tmp_path_factory.mktemp("flows_api")
     store = f"sqlite:///{home / 'bess_ray.sqlite'}"
     ops = CONFIGS / "operations" / "de_lu_1mw_2mwh_sim.yaml"
-    year = (datetime.now(timezone.utc).date() + timedelta(days=2)).year
+    year = datetime.now(ZoneInfo("Europe/Berlin")).year  # the year of the history day the test imports
+    # trading forecasts from the day two days before (lag 2): that day is published and the traded
+    # day's gate still ahead at every hour (with lag 1, between the gate and the publication of the
+    # next day's prices - 11:00 to 12:00 UTC in winter - no day is both)
     doc = {"schema_version": 1, "name": "http_flows", "sites": [str(ops)], "flows": [
         {"flow": "data_update", "at": {"gate": "day_ahead", "offset_min": 75},
          "params": {"day_ahead": f"sample:DE_LU_2023@{year}"}},
-        {"flow": "trading", "at": {"gate": "day_ahead", "offset_min": -30}}]}
+        {"flow": "trading", "at": {"gate": "day_ahead", "offset_min": -30}, "params": {"lags_days": [2]}}]}
     (home / "flows.yaml").write_text(yaml.safe_dump(doc))
     op = load_operation(ops)
     port = free_port()
@@ -166,7 +170,7 @@ def flows_api(ray_session, tmp_path_factory):
     handles = start_site(op, store=store, sim_port=port)  # held: Ray ends an actor nobody holds
     http = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": http})
-    serve.run(build_app({"home": str(home), "store": store, "solver_cpus": 0, "flows": str(home / "flows.yaml")}),
+    serve.run(build_app({"home": str(home), "store": store, "flows": str(home / "flows.yaml")}),
               name="flows", route_prefix="/")
     keys = KeyStore(store)
     tokens = {role: keys.create(role, f"test {role}")[0] for role in ROLES}
@@ -177,18 +181,12 @@ def flows_api(ray_session, tmp_path_factory):
 
 
 def test_runs_are_triggered_once_and_listed_over_http_with_the_roles_of_what_they_do(flows_api):
-    from zoneinfo import ZoneInfo
-
-    from bess_ray.flows.context import published_at
-
-    now = datetime.now(timezone.utc)
-    today = now.astimezone(ZoneInfo("Europe/Berlin")).date()  # delivery days are the zone's local days
-    # trading day D forecasts from day D-1's prices: the latest D whose D-1 is published by now
-    # (tomorrow's prices appear at today's gate), so the test holds at any hour of the day
-    day = today + timedelta(days=2) if published_at("da", today + timedelta(days=1)) <= now else today + timedelta(days=1)
-    tomorrow, after = str(day - timedelta(days=1)), str(day)
+    today = datetime.now(ZoneInfo("Europe/Berlin")).date()  # delivery days are the zone's local days
+    # trading day D forecasts from day D-2 (the flows file's lag): today's prices are published and
+    # the gate of the day after tomorrow is ahead, at any hour
+    history, after = str(today), str(today + timedelta(days=2))
     site = "de_lu_1mw_2mwh"
-    status, rec = call(flows_api, "POST", "/v1/flows/runs", {"flow": "data_update", "site": site, "delivery": tomorrow},
+    status, rec = call(flows_api, "POST", "/v1/flows/runs", {"flow": "data_update", "site": site, "delivery": history},
                        role="analyst")
     assert status == 200 and rec["status"] == "done" and rec["outputs"]["written"]["da"] > 0, rec
     # trading hands a schedule to a live site: operator only
