@@ -249,13 +249,12 @@ def cmd_data(a: argparse.Namespace) -> int:
         print(series.report)
     elif a.data_cmd == "pv-profile":
         from .config import PVLocation
-        from .data.pv import PVSystem, pv_profile
+        from .data.pv import pv_profile
         from .timegrid import TimeGrid
 
         loc = PVLocation.from_dict({k: getattr(a, k) for k in ("latitude", "longitude", "tilt", "azimuth",
-                                                                "altitude_m", "losses")}, "pv-profile")
-        series = pv_profile(PVSystem(**loc.model_dump(exclude={"weather"})),
-                            TimeGrid.from_range(a.start, a.end, a.resolution), a.weather, Path.cwd())
+                                                                "altitude_m", "losses", "weather")}, "pv-profile")
+        series = pv_profile(loc, TimeGrid.from_range(a.start, a.end, a.resolution), Path.cwd())
         meta = store.add(a.name, series, description=a.description or series.source, replace=a.replace)
         v = series.values("profile")
         print(f"stored {a.name}: {meta['rows']} rows, {meta['start_utc']} .. {meta['end_utc']}, "

@@ -12,7 +12,6 @@ stored, listed and used (`profile: scenario:NAME`) exactly like one.
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,24 +22,14 @@ from ..timegrid import TimeGrid
 from .series import Series, read_series
 
 
-@dataclass(frozen=True)
-class PVSystem:
-    """An array at a place: degrees north and east, tilt from horizontal, azimuth clockwise from
-    north (180 = south); `losses` as PVWatts counts them (soiling, wiring, mismatch, ...). Sites
-    give it as `config.PVLocation`, which checks the ranges."""
-
-    latitude: float
-    longitude: float
-    tilt: float = 30.0
-    azimuth: float = 180.0
-    altitude_m: float = 0.0
-    losses: float = 0.14
-    gamma_pdc: float = -0.0035  # per deg C, crystalline silicon
+GAMMA_PDC = -0.0035  # DC power per deg C of cell temperature, crystalline silicon
 
 
-def pv_profile(system: PVSystem, grid: TimeGrid, weather: str | Path | None = None,
-               base_dir: Path | None = None) -> Series:
-    """The system's output on `grid` as a checked profile Series (column `profile`, 0..1)."""
+def pv_profile(system, grid: TimeGrid, base_dir: Path | None = None) -> Series:
+    """The output of `system` (a `config.PVLocation`: latitude, longitude, tilt, azimuth,
+    altitude_m, losses, weather) on `grid`, as a checked profile Series (column `profile`, 0..1);
+    a relative weather file is read from `base_dir`."""
+    weather = system.weather
     pvlib, pd = _pvlib()
     mid = grid.timestamps + np.timedelta64(grid.resolution_min * 30, "s")
     times = pd.DatetimeIndex(mid).tz_localize("UTC")
@@ -60,7 +49,7 @@ def pv_profile(system: PVSystem, grid: TimeGrid, weather: str | Path | None = No
         dni_extra=dni_extra, model="haydavies")["poa_global"].fillna(0.0).to_numpy()
     params = pvlib.temperature.TEMPERATURE_MODEL_PARAMETERS["sapm"]["open_rack_glass_glass"]
     cell = pvlib.temperature.sapm_cell(poa, temp_air, 1.0, **params)
-    dc = pvlib.pvsystem.pvwatts_dc(poa, cell, 1.0, system.gamma_pdc)  # per W of nameplate
+    dc = pvlib.pvsystem.pvwatts_dc(poa, cell, 1.0, GAMMA_PDC)  # per W of nameplate
     share = np.clip(np.nan_to_num(np.asarray(dc) * (1.0 - system.losses)), 0.0, 1.0).round(6)
     frame = pl.DataFrame({"timestamp": grid.series(), "profile": share})
     with tempfile.TemporaryDirectory() as tmp:  # through the checks every imported profile passes

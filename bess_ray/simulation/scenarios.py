@@ -105,11 +105,9 @@ def _share_series(gen: PV | Wind, base_dir: Path | None, grid: TimeGrid) -> tupl
         frame = s.frame.with_columns(pl.Series("profile", np.interp(s.values("profile"), speeds, shares)))
         return Series(frame, s.resolution_min, s.source, s.report), "wind_speed"
     if isinstance(gen, PV) and gen.location is not None:
-        from ..data.pv import PVSystem, pv_profile  # pvlib is imported only for a site that asks
+        from ..data.pv import pv_profile  # pvlib is imported only for a site that asks
 
-        loc = gen.location.model_dump()
-        return pv_profile(PVSystem(**{k: v for k, v in loc.items() if k != "weather"}), grid, loc["weather"],
-                          base_dir), "location"
+        return pv_profile(gen.location, grid, base_dir), "location"
     s = read_series(gen.profile, product="profile", base_dir=base_dir)
     v = s.values("profile")
     if v.size and (v.min() < -1e-9 or v.max() > 1.0 + 1e-9):

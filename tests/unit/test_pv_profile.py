@@ -8,13 +8,17 @@ import polars as pl
 import pytest
 
 from bess_ray.config import PVLocation, Site
-from bess_ray.data.pv import PVSystem, pv_profile
+from bess_ray.data.pv import pv_profile
 from bess_ray.errors import ConfigError, DataError
 from bess_ray.timegrid import TimeGrid
 from tests.conftest import battery
 
-BERLIN = PVSystem(52.52, 13.40, tilt=30, azimuth=180)
+BERLIN = PVLocation(latitude=52.52, longitude=13.40, tilt=30, azimuth=180)
 YEAR = TimeGrid.from_range("2024-01-01", "2025-01-01", "60min")
+
+
+def weather(location: PVLocation, ref: str) -> PVLocation:
+    return location.model_copy(update={"weather": ref})
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +37,8 @@ def test_clear_sky_follows_the_sun(clear_year):
 
 
 def test_a_south_facing_array_makes_more_than_a_north_facing_one(clear_year):
-    north = pv_profile(PVSystem(52.52, 13.40, tilt=30, azimuth=0), YEAR).values("profile").sum()
-    flat = pv_profile(PVSystem(52.52, 13.40, tilt=0), YEAR).values("profile").sum()
+    north = pv_profile(PVLocation(latitude=52.52, longitude=13.40, tilt=30, azimuth=0), YEAR).values("profile").sum()
+    flat = pv_profile(PVLocation(latitude=52.52, longitude=13.40, tilt=0), YEAR).values("profile").sum()
     assert clear_year.sum() > flat > north
 
 
@@ -47,14 +51,14 @@ def test_a_weather_file_drives_the_profile(tmp_path):
     ghi = np.clip(850.0 * np.sin(np.pi * (h - 3.0) / 16.0), 0.0, None)  # a sunny June day, 03:00-19:00 UTC
     ghi[24:] *= 0.2  # and an overcast one
     pl.DataFrame({"timestamp": hours, "ghi": ghi, "temp_air": np.full(hours.len(), 22.0)}).write_csv(tmp_path / "w.csv")
-    s = pv_profile(BERLIN, grid, "w.csv", base_dir=tmp_path)
+    s = pv_profile(weather(BERLIN, "w.csv"), grid, base_dir=tmp_path)
     v = s.values("profile")
     assert "w.csv" in s.source and v.max() <= 1.0
     sunny, cloudy = v[:96].sum(), v[96:].sum()
     assert 0.6 * clear[:96].sum() < sunny < 1.2 * clear[:96].sum()
     assert cloudy < 0.35 * sunny
     pl.DataFrame({"timestamp": hours, "ghi": np.zeros(hours.len())}).write_csv(tmp_path / "dark.csv")
-    assert pv_profile(BERLIN, grid, tmp_path / "dark.csv").values("profile").max() == 0.0
+    assert pv_profile(weather(BERLIN, str(tmp_path / "dark.csv")), grid).values("profile").max() == 0.0
 
 
 @pytest.mark.parametrize("frame, message", [
@@ -65,9 +69,9 @@ def test_a_weather_file_drives_the_profile(tmp_path):
 def test_a_bad_weather_file_is_named(tmp_path, frame, message):
     pl.DataFrame(frame).write_csv(tmp_path / "w.csv")
     with pytest.raises(DataError, match=message):
-        pv_profile(BERLIN, TimeGrid.from_range("2024-06-01", "2024-06-02", "15min"), tmp_path / "w.csv")
+        pv_profile(weather(BERLIN, str(tmp_path / "w.csv")), TimeGrid.from_range("2024-06-01", "2024-06-02", "15min"))
     with pytest.raises(DataError, match="no such file"):
-        pv_profile(BERLIN, YEAR, tmp_path / "none.csv")
+        pv_profile(weather(BERLIN, str(tmp_path / "none.csv")), YEAR)
 
 
 def site(pv: dict) -> dict:
