@@ -88,17 +88,23 @@ def _validate_flows(path: Path) -> list[str]:
 def _validate_backtest(path: Path) -> list[str]:
     from .backtesting.config import BacktestConfig
     from .backtesting.run import load
+    from .data.generation import site_generation
     from .forecast import make_forecaster
 
     cfg = BacktestConfig.from_yaml(path)
     site, market, window, _ = load(cfg, path.resolve().parent)
     forecaster = make_forecaster(cfg.forecast, path.resolve().parent)
     days = (window[1] - window[0]) * market.grid.dt_hours / 24
+    gen = site_generation(site, market.grid, None, path.resolve().parent)  # a profile that falls short fails here
+    dispatched = [] if gen is None else [
+        "  generators dispatched with the batteries: " + ", ".join(
+            f"{g} ({gen.available_mw[j, window[0]:window[1]].sum() * market.grid.dt_hours:,.0f} MWh available)"
+            for j, g in enumerate(gen.ids))]
     return [f"{path}: backtest {cfg.name}: config ok",
             f"  site {site.id} ({site.zone}), workflow {cfg.workflow}, products {', '.join(site.markets.products)}",
             f"  prices cover the window ({days:.0f} days from {iso(market.grid.timestamps[window[0]])}) with history "
             f"and look-ahead: {', '.join(f'{p} from {s}' for p, s in market.sources.items())}",
-            f"  forecast: {forecaster.name}"] + _through_control_lines(cfg, site, path)
+            f"  forecast: {forecaster.name}"] + dispatched + _through_control_lines(cfg, site, path)
 
 
 def _through_control_lines(cfg, site, path: Path) -> list[str]:

@@ -47,6 +47,7 @@ from ..dispatch.engine import Trace
 from ..markets import settlement as money
 from ..markets.settlement import Delivery, Terms
 from .config import ThroughControl
+from .settlement import generator_delivery
 
 _SCHEDULE_LAYERS = frozenset({"obligation", "intraday", "day_ahead", "idle"})
 _DITHER = 1e-6
@@ -276,18 +277,23 @@ def intervention(c: Command) -> str | None:
 
 def settle(trace: Trace, op: Operable, site: Site, prices: dict[str, np.ndarray], intraday: np.ndarray,
            spread: float, dt: float, penalty_multiple: float) -> dict[str, np.ndarray]:
-    """The operable schedule through the one money model, per asset and interval."""
+    """The operable schedule through the one money model, per asset and interval. The site's
+    generators are delivered as planned: the replay models the batteries' plant, not a PV / wind one."""
     net = trace.net + op.shares[:, None] * op.recovery[None, :]
     held = {p: np.where(op.non_delivery[p][None, :], 0.0, r) for p, r in trace.reserves.items()}
     asked = sum(op.activation.values(), np.zeros_like(op.delivered))
+    generated, premium = generator_delivery(trace, prices["da"])  # generators: delivered as planned
+    if generated:
+        generated["generation_delivered"] = trace.generation
     delivery = Delivery(trace.position, net, op.discharge, held, delivered=op.delivered - asked,
-                        charge=op.discharge - op.delivered)
-    terms = Terms(prices["da"], {p: prices[p] for p in trace.reserves}, intraday, spread,
+                        charge=op.discharge - op.delivered, **generated)
+    terms = Terms(prices["da"], {p: prices[p] for p in trace.reserves}, intraday, spread, premium=premium,
                   **Terms.wear_of(site.fleet))
     streams = money.settle(delivery, terms, dt)
     lost = sum((prices[p] * (trace.reserves[p] - held[p]) * dt for p in trace.reserves), np.zeros_like(net))
-    if np.any(lost):
-        streams["reserve_penalty"] = -penalty_multiple * lost
+    if np.any(lost):  # on the batteries' rows; the generators' (after them) hold no reserve
+        streams["reserve_penalty"] = np.zeros_like(streams["da"])
+        streams["reserve_penalty"][:net.shape[0]] = -penalty_multiple * lost
     return streams
 
 

@@ -30,6 +30,7 @@ from .. import artifacts
 from ..analytics import plots
 from ..config import Site
 from ..data.frequency import load_frequency
+from ..data.generation import site_generation
 from ..data.market import MarketPrices, load_market_prices
 from ..dispatch.engine import BacktestError, Trace, WalkForward
 from ..errors import DataError
@@ -43,7 +44,7 @@ from ..timegrid import at_local_midnight, iso, local_midnight_utc, utc_iso
 from . import operable
 from .config import BacktestConfig
 from .operable import Operable
-from .settlement import long_settlement, naive_rule, reason_codes, settle
+from .settlement import generator_reasons, long_settlement, naive_rule, reason_codes, settle
 
 
 @dataclass
@@ -125,18 +126,20 @@ def backtest(config: BacktestConfig | str | Path, out_dir: str | Path | None = N
     side = sidecar or (Sidecar(__name__) if out is not None else None)
     try:
         site, market, window, intraday = load(cfg, base_dir)
+        generation = site_generation(site, market.grid, None, base_dir)  # PV / wind, dispatched in every run
         products = cfg.traded
         gates = _gates(cfg)
         spread = cfg.revision.intraday_spread_eur_mwh if cfg.revision else 0.0
         checkpoints = cfg.revision.checkpoints_h if cfg.revision else None
 
         def engine(prods, forecaster, cps=None) -> WalkForward:
-            return WalkForward(site, market, window, prods, forecaster, cfg.lookahead_h, cps, intraday, spread, gates)
+            return WalkForward(site, market, window, prods, forecaster, cfg.lookahead_h, cps, intraday, spread, gates,
+                               generation)
 
         oracle = None
         if side is not None and "oracle" in cfg.baselines:
             oracle = side.submit(_walk, site, market, window, products, PerfectForesight(), cfg.lookahead_h, None,
-                                 intraday, spread, gates)
+                                 intraday, spread, gates, generation)
             side.submit(plots.import_matplotlib)
         forecaster = make_forecaster(cfg.forecast, base_dir)
         main = engine(products, forecaster, checkpoints)
@@ -159,7 +162,7 @@ def backtest(config: BacktestConfig | str | Path, out_dir: str | Path | None = N
             same = tuple(products) == ("da",) and checkpoints is None
             baselines["da_only"] = trace if same else engine(("da",), make_forecaster(cfg.forecast, base_dir)).run()
         if "naive" in cfg.baselines:
-            baselines["naive"] = _naive(cfg, site, market, window, base_dir, gates)
+            baselines["naive"] = _naive(cfg, site, market, window, base_dir, gates, generation)
 
         result = _assemble(cfg, site, market, window, intraday, spread, trace, baselines, forecaster.name)
         t_operable = time.perf_counter()
@@ -198,13 +201,14 @@ def _through_control(cfg, site, market, window, intraday, spread, trace: Trace, 
     return op, operable.summary_block(trace, op, streams, plan_revenue, info, dt)
 
 
-def _walk(site, market, window, products, forecaster, lookahead_h, checkpoints, intraday, spread, gates) -> Trace:
+def _walk(site, market, window, products, forecaster, lookahead_h, checkpoints, intraday, spread, gates,
+          generation) -> Trace:
     """One walk-forward, as a function a sidecar can run."""
     return WalkForward(site, market, window, products, forecaster, lookahead_h, checkpoints, intraday, spread,
-                       gates).run()
+                       gates, generation).run()
 
 
-def _naive(cfg, site, market, window, base_dir, gates) -> Trace:
+def _naive(cfg, site, market, window, base_dir, gates, generation) -> Trace:
     """Forecast each day's prices at the day-ahead gate, then apply the rule."""
     w0, w1 = window
     wf = WalkForward(site, market, window, ("da",), make_forecaster(cfg.forecast, base_dir), 0.0, None,
@@ -219,7 +223,8 @@ def _naive(cfg, site, market, window, base_dir, gates) -> Trace:
         forecast[a - w0:b - w0] = fc["da"]
         day_edges.append(a - w0)
     day_edges.append(w1 - w0)
-    return naive_rule(site, forecast, np.array(day_edges), market.grid.dt_hours, cfg.naive_hours)
+    return naive_rule(site, forecast, np.array(day_edges), market.grid.dt_hours, cfg.naive_hours,
+                      generation.window(w0, w1) if generation is not None else None)
 
 
 def _streams(trace: Trace, site, market, window, intraday, spread) -> dict[str, np.ndarray]:
@@ -243,6 +248,7 @@ def _assemble(cfg, site, market, window, intraday, spread, trace, baselines, for
     n = w1 - w0
     energy = site.fleet.energy_mwh[:, None]
     codes = reason_codes(trace, site)
+    total = sum(streams.values())
     realised = pl.DataFrame({
         "timestamp": pl.concat([ts] * len(assets)), "asset": np.repeat(assets, n),
         "charge_mw": trace.charge.ravel(), "discharge_mw": trace.discharge.ravel(), "net_mw": trace.net.ravel(),
@@ -250,13 +256,35 @@ def _assemble(cfg, site, market, window, intraday, spread, trace, baselines, for
         "da_position_mw": trace.position.ravel(), "intraday_mw": (trace.net - trace.position).ravel(),
         **{f"reserve_{p}_mw": r.ravel() for p, r in trace.reserves.items()},
         "price_da_eur_mwh": np.tile(market.prices["da"][w0:w1], len(assets)),
-        "revenue_eur": sum(streams.values()).ravel(), "reason": codes.ravel().astype(str),
+        "revenue_eur": total[:len(assets)].ravel(), "reason": codes.ravel().astype(str),
     })
-    quantities = {"da": trace.position, **trace.reserves, "intraday": trace.net - trace.position,
-                  "degradation": trace.discharge}
+    da = market.prices["da"][w0:w1]
     price_of = {**{p: market.prices[p][w0:w1] for p in market.prices}, "intraday": intraday[w0:w1],
-                "degradation": np.full(n, 0.0)}
-    settlement = long_settlement(ts, assets, streams, quantities, price_of)
+                "degradation": np.full(n, 0.0), "generation_da": da}
+    A, G = len(assets), 0
+    if trace.generation is not None:  # the generators' rows (their battery columns null)
+        gens = trace.generators
+        G = len(gens.ids)
+        realised = pl.concat([realised, pl.DataFrame({
+            "timestamp": pl.concat([ts] * G), "asset": np.repeat(gens.ids, n), "net_mw": trace.generation.ravel(),
+            "da_position_mw": trace.generation_position.ravel(),
+            "intraday_mw": (trace.generation - trace.generation_position).ravel(),
+            "generation_mw": trace.generation.ravel(), "available_mw": gens.available_mw.ravel(),
+            "curtailed_mw": (gens.available_mw - trace.generation).ravel(), "to_battery_mw": trace.to_battery.ravel(),
+            "price_da_eur_mwh": np.tile(da, G), "revenue_eur": total[A:].ravel(),
+            "reason": generator_reasons(trace).ravel().astype(str)})], how="diagonal")
+        price_of["feed_in_premium"] = np.vstack([np.zeros((A, n)), gens.premium(da)])
+        assets = [*assets, *gens.ids]
+    rows = lambda battery=None, generator=None: np.vstack([  # noqa: E731 - batteries' rows, then generators'
+        battery if battery is not None else np.zeros((A, n)), generator if generator is not None else np.zeros((G, n))])
+    made = {} if not G else {"intraday": trace.generation - trace.generation_position,
+                             "generation_da": trace.generation_position,
+                             "feed_in_premium": trace.generation - trace.to_battery}
+    quantities = {"da": rows(trace.position), **{p: rows(r) for p, r in trace.reserves.items()},
+                  "intraday": rows(trace.net - trace.position, made.get("intraday")),
+                  "degradation": rows(trace.discharge), "generation_da": rows(None, made.get("generation_da")),
+                  "feed_in_premium": rows(None, made.get("feed_in_premium"))}
+    settlement = long_settlement(ts, assets, streams, quantities, price_of, A)
     from ..analytics.kpis import cycle_kpis
     from ..analytics.kpis import monthly as monthly_table
 
@@ -284,7 +312,22 @@ def _assemble(cfg, site, market, window, intraday, spread, trace, baselines, for
         "revisions_skipped": trace.skipped_revisions,
         "data_sources": market.sources,
     }
+    if G:
+        summary["generation"] = _generation_block(trace, dt)
     return BacktestResult(summary, realised, settlement, monthly, trace, baselines, streams)
+
+
+def _generation_block(trace: Trace, dt: float) -> dict:
+    """Energy of each generator over the window (MWh): available, generated, curtailed, into the
+    batteries, exported."""
+    g = trace.generators
+    out = {}
+    for j, gid in enumerate(g.ids):
+        made, into = trace.generation[j], trace.to_battery[j]
+        out[gid] = {"available_mwh": float(g.available_mw[j].sum() * dt), "generated_mwh": float(made.sum() * dt),
+                    "curtailed_mwh": float((g.available_mw[j] - made).sum() * dt),
+                    "into_batteries_mwh": float(into.sum() * dt), "exported_mwh": float((made - into).sum() * dt)}
+    return out
 
 
 def _plan_frame(ts, assets, net, soc) -> pl.DataFrame:
@@ -355,6 +398,10 @@ def _reconciliation(result, trace, site, market, window, dt) -> pl.DataFrame:
     baseline = Trace(trace.timestamps, trace.assets, np.maximum(-trace.baseline_net, 0.0),
                      np.maximum(trace.baseline_net, 0.0), trace.baseline_soc, trace.baseline_net, trace.baseline_net,
                      trace.baseline_soc, trace.reserves)
+    if trace.generation is not None:  # the generators' plan after the gates is their day-ahead position
+        baseline.generation = baseline.generation_position = trace.generation_position
+        baseline.to_battery = np.minimum(trace.to_battery, trace.generation_position)
+        baseline.generators = trace.generators
     value = lambda streams: money.revenue(streams).sum(axis=0)  # noqa: E731
     tz = get_zone(site.zone).timezone
     frame = pl.DataFrame({"timestamp": pl.Series(trace.timestamps).dt.replace_time_zone("UTC"),
@@ -370,15 +417,18 @@ def _handoff(path: Path, trace: Trace, site: Site) -> None:
     """The last delivery day's schedule: what downstream systems (EMS, trading desk) consume."""
     n_day = int(round(24 / ((trace.timestamps[1] - trace.timestamps[0]) / np.timedelta64(1, "h"))))
     sl = slice(max(0, trace.timestamps.size - n_day), trace.timestamps.size)
+    gen = trace.generation if trace.generation is not None else np.zeros((0, trace.timestamps.size))
+    gen_ids = trace.generators.ids if trace.generation is not None else []
     payload = {
         "schema": "bess-ray/handoff/1", "site": site.id, "zone": site.zone,
         "created_utc": utc_iso(),
         "sign": "net_mw > 0 is export / discharge", "intervals": [
             {"start_utc": iso(t),
-             "site_net_mw": round(float(trace.net[:, j].sum()), 6),
-             "assets": {a: {"net_mw": round(float(trace.net[i, j]), 6), "soc_end_mwh": round(float(trace.soc[i, j]), 6),
-                            **{f"reserve_{p}_mw": round(float(r[i, j]), 6) for p, r in trace.reserves.items()}}
-                        for i, a in enumerate(trace.assets)}}
+             "site_net_mw": round(float(trace.net[:, j].sum() + gen[:, j].sum()), 6),
+             "assets": {**{a: {"net_mw": round(float(trace.net[i, j]), 6), "soc_end_mwh": round(float(trace.soc[i, j]), 6),
+                               **{f"reserve_{p}_mw": round(float(r[i, j]), 6) for p, r in trace.reserves.items()}}
+                           for i, a in enumerate(trace.assets)},
+                        **{g: {"net_mw": round(float(gen[k, j]), 6)} for k, g in enumerate(gen_ids)}}}
             for j, t in zip(range(sl.start, sl.stop), trace.timestamps[sl])],
     }
     artifacts.write(path, payload, indent=1)
@@ -424,12 +474,8 @@ def _result_plots(folder: Path, site, market, window, trace: Trace, result) -> l
 def _write_partial(out: Path, cfg, site, market, window, intraday, spread, e: BacktestError, side=None) -> None:
     trace: Trace = e.trace
     done = trace.days_done
-    n = int(np.count_nonzero(trace.timestamps < e.first_undone))
-    sub = Trace(trace.timestamps[:n], trace.assets, trace.charge[:, :n], trace.discharge[:, :n], trace.soc[:, :n],
-                trace.position[:, :n], trace.baseline_net[:, :n], trace.baseline_soc[:, :n],
-                {p: r[:, :n] for p, r in trace.reserves.items()},
-                revisions=[r for r in trace.revisions if r["first"] < n],
-                skipped_revisions=trace.skipped_revisions, days_done=done)
+    sub = trace.first(int(np.count_nonzero(trace.timestamps < e.first_undone)))
+    n = sub.timestamps.size
     w0 = window[0]
     result = _assemble(cfg, site, market, (w0, w0 + n), intraday, spread, sub, {}, "partial run")
     result.summary["status"] = "failed"

@@ -80,6 +80,12 @@ def align(series: Series, column: str, grid: TimeGrid) -> np.ndarray:
     return out
 
 
+def align_frames(frames: list[pl.DataFrame], like: Series, column: str, grid: TimeGrid) -> np.ndarray:
+    """Year frames joined in time (the first wins where they overlap) and aligned to the grid."""
+    joined = pl.concat(frames).unique(subset="timestamp", keep="first").sort("timestamp")
+    return align(Series(joined, like.resolution_min, like.source, like.report, like.units), column, grid)
+
+
 def _as_series(src, product: str | None, zone: str, fill: str | None, base_dir: Path | None) -> Series:
     if isinstance(src, Series):
         return src

@@ -27,7 +27,8 @@ from ..errors import ConfigError
 from ..forecast import Forecaster, ForecastError, VisibleHistory
 from ..markets import PRODUCTS, get_zone
 from ..markets.gates import DEFAULT_GATES, PUBLICATION_DELAY, Gate, gate_instants, gates_for
-from ..optimization.blocks import Calendar, Generation, IntradayTrade, Locks, build
+from ..data.generation import Generation
+from ..optimization.blocks import Calendar, IntradayTrade, Locks, build
 from ..optimization.warm import WarmSolver
 from ..timegrid import TimeGrid, iso
 
@@ -61,6 +62,7 @@ class Trace:
     generation: np.ndarray | None = None  # generator x interval, MW (after curtailment)
     to_battery: np.ndarray | None = None  # the part of it planned into the batteries
     generation_position: np.ndarray | None = None  # its day-ahead position
+    generators: Generation | None = None  # their available power over the window and their premium
     planned_charge: np.ndarray | None = None  # with a plant: the plan the batteries were asked to follow
     planned_discharge: np.ndarray | None = None
     revisions: list[dict] = field(default_factory=list)
@@ -73,6 +75,17 @@ class Trace:
     @property
     def net(self) -> np.ndarray:
         return self.discharge - self.charge
+
+    def first(self, n: int) -> "Trace":
+        """The trace of the first n intervals (a run that stopped: what it completed)."""
+        cut = lambda a: None if a is None else a[:, :n]  # noqa: E731
+        return Trace(self.timestamps[:n], self.assets, cut(self.charge), cut(self.discharge), cut(self.soc),
+                     cut(self.position), cut(self.baseline_net), cut(self.baseline_soc),
+                     {p: r[:, :n] for p, r in self.reserves.items()}, cut(self.generation), cut(self.to_battery),
+                     cut(self.generation_position), self.generators.window(0, n) if self.generators else None,
+                     cut(self.planned_charge), cut(self.planned_discharge),
+                     [r for r in self.revisions if r["first"] < n], self.skipped_revisions, self.days_done,
+                     self.solve_seconds, self.solves, self.rebuilds)
 
 
 @dataclass
@@ -251,6 +264,7 @@ class WalkForward:
             trace.generation = self.plan_g[:, w0:w0 + n].copy()
             trace.to_battery = self.plan_gb[:, w0:w0 + n].copy()
             trace.generation_position = self.gen_position[:, w0:w0 + n].copy()
+            trace.generators = self.generation.window(w0, w0 + n)
 
     def _deliver(self, k: int) -> None:
         """Run the plant through the planned intervals up to k; later plans move with its SoC."""

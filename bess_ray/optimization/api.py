@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..config import Site
+from ..data.generation import site_generation
 from ..data.market import MarketPrices, load_market_prices
 from ..errors import ConfigError, InfeasibleError, SolverError
 from ..markets import parse_products
@@ -54,7 +55,9 @@ def optimize(site: Site | str | Path | dict, prices=None, *, reserve_prices=None
     refused: it would never be called). prices may also be a sequence of EUR/MWh values, one per
     `resolution` interval from `start`. market: prices already on a grid (skips reading files). warm: a WarmSolver kept
     between calls: a problem of the same structure as its last one (another day of the same site)
-    only hands over costs and bounds and restarts HiGHS from the last basis.
+    only hands over costs and bounds and restarts HiGHS from the last basis. The site's PV and wind
+    are dispatched with the batteries: curtailable, sold at the day-ahead price plus their feed-in
+    premium (none on the energy that charges a battery), within the POI.
     A window of four weeks or more (batteries and markets, LP, no time limit) is solved by weeks
     joined into the one LP (`optimization.staged`, which keeps its own warm chain; `warm` is then
     unused): the same optimum, 2-5x faster; `threads` then solves that many runs of weeks side by side. `one_lp=True` hands HiGHS the whole LP at once
@@ -81,8 +84,9 @@ def optimize(site: Site | str | Path | dict, prices=None, *, reserve_prices=None
         market = load_market_prices(site.zone, site.markets.products, prices, reserve_prices, start, end,
                                     resolution, fill, base_dir)
 
+    generation = site_generation(site, market.grid, None, base_dir)  # PV / wind: None without them
     t0 = time.perf_counter()
-    f = build(site, market, site.markets.products, binaries=binaries, locks=locks)
+    f = build(site, market, site.markets.products, binaries=binaries, locks=locks, generation=generation)
     built = time.perf_counter()
     extra = {"binaries": binaries, "solved_as": "one LP"}
     # a long window by weeks even when a warm solver is offered: the weeks keep their own warm chain

@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import exact
 from ..config import Battery, Site
+from ..data.generation import Generation
 from ..data.market import MarketPrices
 from ..errors import ConfigError, InfeasibleError
 from ..markets import PRODUCTS, get_zone
@@ -52,29 +53,6 @@ class IntradayTrade:
 
 
 @dataclass
-class Generation:
-    """Co-located PV / wind behind the POI: available power per generator and interval (MW), and
-    the feed-in premium (EUR/MWh) paid on generation that is exported; `premium_when_negative`
-    False means no premium in intervals with a negative day-ahead price (EEG 2023 section 51).
-    Without `grid_charging` the batteries may only charge from the generators."""
-
-    ids: list[str]
-    available_mw: np.ndarray
-    premium_eur_mwh: np.ndarray  # one per generator
-    premium_when_negative: np.ndarray  # one bool per generator
-    grid_charging: bool = True
-
-    def window(self, start: int, stop: int) -> "Generation":
-        return Generation(self.ids, self.available_mw[:, start:stop], self.premium_eur_mwh,
-                          self.premium_when_negative, self.grid_charging)
-
-    def premium(self, price: np.ndarray) -> np.ndarray:
-        """Premium per generator and interval at these prices."""
-        paid = self.premium_when_negative[:, None] | (price >= 0)[None, :]
-        return np.where(paid, self.premium_eur_mwh[:, None], 0.0)
-
-
-@dataclass
 class Calendar:
     """Precomputed local-time structure of a window: bid block per product and local day, as
     0-based ids per interval. The walk-forward computes it once per run instead of every day."""
@@ -104,6 +82,7 @@ class Formulation:
     block_of: dict[str, np.ndarray]
     generation: np.ndarray | None = None  # generator x interval, MW
     to_battery: np.ndarray | None = None  # the part of it that charges the batteries
+    generators: Generation | None = None  # the input: available power and premium per generator
 
 
 def _battery_arrays(bats: list[Battery], attr: str) -> np.ndarray:
@@ -550,7 +529,8 @@ def build(site: Site, market: MarketPrices, products: tuple[str, ...] | None = N
         no_simultaneous_block(lp, bats, charge, discharge)
     if locks is not None:
         lock_block(lp, bats, locks, charge, discharge, reserve, gen, generation.ids if generation else ())
-    f = Formulation(lp, site, market, products, bats, charge, discharge, soc, soc_start, reserve, block_of, gen, to_battery)
+    f = Formulation(lp, site, market, products, bats, charge, discharge, soc, soc_start, reserve, block_of, gen, to_battery,
+                    generation)
     if site.constraints:
         rules.apply(f, zone.timezone)  # the user's own rows, last: they see every column
     return f

@@ -14,6 +14,9 @@ from ..markets.settlement import Delivery, Terms
 from ..timegrid import iso
 from .blocks import Formulation
 
+# revenue streams that are not market products: the generators' (markets.settlement)
+STREAM_LABELS = {"generation_da": "generation on the day-ahead market", "feed_in_premium": "feed-in premium"}
+
 
 @dataclass
 class OptimizationResult:
@@ -52,16 +55,19 @@ class OptimizationResult:
             f"revenue {s['revenue_eur']:,.2f} EUR",
         ]
         for p, v in s["revenue_by_product_eur"].items():
-            lines.append(f"  {PRODUCTS[p].label:<34} {v:>14,.2f} EUR")
+            label = PRODUCTS[p].label if p in PRODUCTS else STREAM_LABELS[p]
+            lines.append(f"  {label:<34} {v:>14,.2f} EUR")
         if s["degradation_cost_eur"]:
             lines.append(f"  {'degradation cost':<34} {-s['degradation_cost_eur']:>14,.2f} EUR")
             lines.append(f"profit {s['profit_eur']:,.2f} EUR")
         for a, v in s["assets"].items():
-            lines.append(f"  asset {a}: {v['revenue_eur']:,.2f} EUR, {v['equivalent_full_cycles']:.1f} full cycles")
+            if "generated_mwh" in v:
+                lines.append(f"  asset {a}: {v['revenue_eur']:,.2f} EUR, {v['generated_mwh']:,.1f} MWh generated, "
+                             f"{v['curtailed_mwh']:,.1f} MWh curtailed, {v['into_batteries_mwh']:,.1f} MWh into batteries")
+            else:
+                lines.append(f"  asset {a}: {v['revenue_eur']:,.2f} EUR, {v['equivalent_full_cycles']:.1f} full cycles")
         for note in s.get("notes", []):
             lines.append(f"note: {note}")
-        if s["not_dispatched"]:
-            lines.append(f"note: {', '.join(s['not_dispatched'])} (PV / wind) not dispatched yet: batteries only")
         return "\n".join(lines)
 
 
@@ -75,15 +81,23 @@ def build_result(f: Formulation, x: np.ndarray, status: str, build_seconds: floa
     net = discharge - charge
     reserves = {p: col(r)[:, f.block_of[p]] for p, r in f.reserve.items()}
     da = f.market.prices["da"]
-    # the one money model: a perfect-foresight plan is its own day-ahead position, delivered as planned
-    streams = money.settle(Delivery(net, net, discharge, reserves, charge=charge),
-                           Terms(da, {p: f.market.prices[p] for p in reserves}, **Terms.wear_of(f.site.fleet)), dt)
+    gens = f.generators
+    G = len(gens.ids) if gens is not None else 0
+    gen = col(f.generation) if G else np.zeros((0, T))
+    into = col(f.to_battery) if G and f.to_battery is not None else np.zeros_like(gen)
+    # the one money model: a perfect-foresight plan is its own day-ahead position, delivered as planned;
+    # generation earns its premium on what was exported, not on what charged a battery
+    streams = money.settle(Delivery(net, net, discharge, reserves, charge=charge,
+                                    generation=gen if G else None, generation_position=gen, exported=gen - into),
+                           Terms(da, {p: f.market.prices[p] for p in reserves}, premium=gens.premium(da) if G else None,
+                                 **Terms.wear_of(f.site.fleet)), dt)
     deg = -streams.pop("degradation")
     revenue, total = streams, money.revenue(streams)
 
     ts = np.tile(grid.timestamps, A)
     ids = np.repeat([b.id for b in f.batteries], T)
     energy = f.site.fleet.energy_mwh[:, None]
+    rows = slice(0, A)
     cols = {
         "timestamp": pl.Series(ts).dt.replace_time_zone("UTC"),
         "asset": ids,
@@ -91,16 +105,29 @@ def build_result(f: Formulation, x: np.ndarray, status: str, build_seconds: floa
         "soc_end_mwh": soc.ravel(), "soc_end_frac": (soc / energy).ravel(),
         **{f"reserve_{p}_mw": r.ravel() for p, r in reserves.items()},
         "price_da_eur_mwh": np.tile(da, A),
-        **{f"revenue_{p}_eur": v.ravel() for p, v in revenue.items()},
-        "degradation_cost_eur": deg.ravel(),
-        "revenue_eur": total.ravel(),
-        "site_net_mw": np.tile(net.sum(axis=0), A),
+        **{f"revenue_{p}_eur": v[rows].ravel() for p, v in revenue.items()},
+        "degradation_cost_eur": deg[rows].ravel(),
+        "revenue_eur": total[rows].ravel(),
     }
-    schedule = pl.DataFrame(cols)
+    site_net = net.sum(axis=0) + gen.sum(axis=0)
+    schedule = pl.DataFrame({**cols, "site_net_mw": np.tile(site_net, A)})
+    if G:  # one row per generator and interval beside the batteries' (their battery columns null)
+        rows = slice(A, A + G)
+        available = gens.available_mw
+        schedule = pl.concat([schedule, pl.DataFrame({
+            "timestamp": pl.Series(np.tile(grid.timestamps, G)).dt.replace_time_zone("UTC"),
+            "asset": np.repeat(gens.ids, T), "net_mw": gen.ravel(),
+            "generation_mw": gen.ravel(), "available_mw": available.ravel(),
+            "curtailed_mw": (available - gen).ravel(), "to_battery_mw": into.ravel(),
+            "price_da_eur_mwh": np.tile(da, G),
+            **{f"revenue_{p}_eur": v[rows].ravel() for p, v in revenue.items()},
+            "degradation_cost_eur": deg[rows].ravel(), "revenue_eur": total[rows].ravel(),
+            "site_net_mw": np.tile(site_net, G)})], how="diagonal")
     site = pl.DataFrame({
         "timestamp": grid.series(),
-        "net_mw": net.sum(axis=0),
-        "import_mw": np.maximum(-net.sum(axis=0), 0.0), "export_mw": np.maximum(net.sum(axis=0), 0.0),
+        "net_mw": site_net,
+        "import_mw": np.maximum(-site_net, 0.0), "export_mw": np.maximum(site_net, 0.0),
+        **({"generation_mw": gen.sum(axis=0), "curtailed_mw": (gens.available_mw - gen).sum(axis=0)} if G else {}),
         **{f"reserve_{p}_mw": r.sum(axis=0) for p, r in reserves.items()},
         "price_da_eur_mwh": da,
         **{f"revenue_{p}_eur": v.sum(axis=0) for p, v in revenue.items()},
@@ -108,6 +135,22 @@ def build_result(f: Formulation, x: np.ndarray, status: str, build_seconds: floa
     })
     by_product = {p: float(v.sum()) for p, v in revenue.items()}
     rev = float(sum(by_product.values()))
+    assets = {
+        b.id: {
+            "revenue_eur": float(total[i].sum()),
+            "charged_mwh": float(charge[i].sum() * dt),
+            "discharged_mwh": float(discharge[i].sum() * dt),
+            "equivalent_full_cycles": float(discharge[i].sum() * dt / b.usable_mwh),
+        }
+        for i, b in enumerate(f.batteries)
+    }
+    for j, g in enumerate(gens.ids if G else ()):
+        assets[g] = {"revenue_eur": float(total[A + j].sum()),
+                     "available_mwh": float(gens.available_mw[j].sum() * dt),
+                     "generated_mwh": float(gen[j].sum() * dt),
+                     "curtailed_mwh": float((gens.available_mw[j] - gen[j]).sum() * dt),
+                     "into_batteries_mwh": float(into[j].sum() * dt),
+                     "exported_mwh": float((gen[j] - into[j]).sum() * dt)}
     summary = {
         "site": f.site.id, "zone": f.site.zone, "products": list(f.products),
         "window": {"start": iso(grid.start), "end": iso(grid.end), "resolution_min": grid.resolution_min,
@@ -118,16 +161,7 @@ def build_result(f: Formulation, x: np.ndarray, status: str, build_seconds: floa
         "degradation_cost_eur": float(deg.sum()),
         "profit_eur": rev - float(deg.sum()),
         "objective_eur": -(objective - lp.tie_break_of(x)),  # money: the tie-break only picks among equals
-        "assets": {
-            b.id: {
-                "revenue_eur": float(total[i].sum()),
-                "charged_mwh": float(charge[i].sum() * dt),
-                "discharged_mwh": float(discharge[i].sum() * dt),
-                "equivalent_full_cycles": float(discharge[i].sum() * dt / b.usable_mwh),
-            }
-            for i, b in enumerate(f.batteries)
-        },
-        "not_dispatched": [a.id for a in f.site.assets if a not in f.batteries],  # PV / wind: simulation milestone
+        "assets": assets,
         "backend": backend,
         "build_seconds": build_seconds,
         "solve_seconds": solve_seconds,

@@ -10,11 +10,12 @@ import numpy as np
 from ..config import Battery, Site
 from ..data.market import MarketPrices
 from ..markets import get_zone
-from ..optimization.blocks import Generation
+from ..data.generation import Generation
 from .battery import Cohort, PlantState
 from .config import SimulationConfig
 from .degradation import AgingState, model, stress, synthetic_soc
-from .scenarios import HISTORY_DAYS, generation, scenario_prices, simulation_grid
+from ..data.generation import site_generation
+from .scenarios import HISTORY_DAYS, scenario_prices, simulation_grid
 
 
 @dataclass
@@ -48,7 +49,7 @@ def prepare(cfg: SimulationConfig, base_dir: Path) -> Inputs:
     tz = get_zone(site.zone).timezone
     grid, spans = simulation_grid(cfg.sim_years, tz, cfg.resolution, cfg.strategy.lookahead_h)
     market = scenario_prices(cfg.prices, site.zone, site.markets.products, cfg.sim_years, grid, base_dir)
-    gen = generation(site, grid, cfg.sim_years, base_dir)
+    gen = site_generation(site, grid, cfg.sim_years, base_dir)
     temps = cfg.battery_model.temperature_c
     if isinstance(temps, (int, float)):
         temperature = np.full(grid.periods, float(temps))

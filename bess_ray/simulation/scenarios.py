@@ -1,4 +1,4 @@
-"""Multi-year inputs on one grid: price scenarios and the available power of co-located PV / wind.
+"""Multi-year prices on one grid: price scenarios.
 
 A scenario year is either a real base year re-stamped onto it by whole weeks (weekdays stay
 weekdays) with the level escalated by (1 + escalation)^k and the spread around that year's mean
@@ -14,15 +14,12 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from .. import exact
-from ..config import PV, Site, Wind
-from ..data.market import MarketPrices, align, product_series
-from ..data.series import Series, read_series
+from ..data.market import MarketPrices, align_frames, product_series
+from ..data.series import Series
 from ..data.transforms import restamp_year
 from ..errors import DataError
 from ..markets import get_zone
-from ..optimization.blocks import Generation
-from ..timegrid import TimeGrid, iso, local_midnight_utc
+from ..timegrid import TimeGrid, local_midnight_utc
 from .config import PriceScenario
 
 HISTORY_DAYS = 8  # the longest default persistence lag (7 days) and a day
@@ -59,12 +56,6 @@ def _scenario_year(series: Series, column: str, year: int, sc: PriceScenario, gr
     return f.with_columns(((mean + scale * (pl.col(column) - mean)) * (1.0 + growth) ** k).alias(column))
 
 
-def _on_grid(frames: list[pl.DataFrame], like: Series, column: str, grid: TimeGrid) -> np.ndarray:
-    """Year frames joined in time (the first wins where they overlap) and aligned to the grid."""
-    joined = pl.concat(frames).unique(subset="timestamp", keep="first").sort("timestamp")
-    return align(Series(joined, like.resolution_min, like.source, like.report, like.units), column, grid)
-
-
 def scenario_prices(scenario: PriceScenario, zone: str, products: tuple[str, ...], sim_years: list[int],
                     grid: TimeGrid, base_dir: Path | None = None) -> MarketPrices:
     """Every product's prices on the grid, year by year per the scenario."""
@@ -92,57 +83,6 @@ def scenario_prices(scenario: PriceScenario, zone: str, products: tuple[str, ...
         if not frames:
             raise DataError(f"prices: no source for {p}")
         like = base[p] if p in base else own[have[0]][p]
-        prices[p] = _on_grid(frames, like, p, grid)
+        prices[p] = align_frames(frames, like, p, grid)
         sources[p] = like.source + (" (scenario)" if p in base else "")
     return MarketPrices(grid, prices, sources)
-
-
-def _share_series(gen: PV | Wind, base_dir: Path | None, grid: TimeGrid) -> tuple[Series, str]:
-    """A generator's output as a share of capacity (0..1), and the config field it came from."""
-    if isinstance(gen, Wind) and gen.wind_speed is not None:
-        s = read_series(gen.wind_speed, product="profile", base_dir=base_dir)
-        speeds, shares = np.array(gen.power_curve).T
-        frame = s.frame.with_columns(pl.Series("profile", np.interp(s.values("profile"), speeds, shares)))
-        return Series(frame, s.resolution_min, s.source, s.report), "wind_speed"
-    if isinstance(gen, PV) and gen.location is not None:
-        from ..data.pv import pv_profile  # pvlib is imported only for a site that asks
-
-        return pv_profile(gen.location, grid, base_dir), "location"
-    s = read_series(gen.profile, product="profile", base_dir=base_dir)
-    v = s.values("profile")
-    if v.size and (v.min() < -1e-9 or v.max() > 1.0 + 1e-9):
-        raise DataError(f"assets.{gen.id}.profile: values must be shares of capacity within 0..1 "
-                        f"(found {v.min():g}..{v.max():g})")
-    return s, "profile"
-
-
-def generation(site: Site, grid: TimeGrid, years: list[int] | None = None, base_dir: Path | None = None) -> Generation | None:
-    """Available power of each generator on the grid (MW). A profile must cover the grid, or hold a
-    whole year that is then repeated (re-stamped) onto every year the grid touches; PV output loses
-    `degradation_per_year` each year."""
-    gens = site.generators
-    if not gens:
-        return None
-    tz = get_zone(site.zone).timezone
-    first_year = years[0] if years else int(str(grid.timestamps[0])[:4])
-    ts_years = grid.series().dt.convert_time_zone(tz).dt.year().to_numpy()
-    rows = []
-    for g in gens:
-        series, field = _share_series(g, base_dir, grid)
-        try:
-            share = align(series, "profile", grid)
-        except DataError:
-            frame = series.frame
-            span = (frame["end"][-1] - frame["timestamp"][0]).total_seconds() / 86400
-            if span < 364:
-                raise DataError(f"assets.{g.id}.{field}: {series.source} covers {span:.0f} days "
-                                f"({iso(frame['timestamp'][0].replace(tzinfo=None))}..{iso(frame['end'][-1].replace(tzinfo=None))}), "
-                                f"shorter than the horizon {iso(grid.start)}..{iso(grid.end)}; give the whole horizon "
-                                "or one whole year to repeat") from None
-            share = _on_grid([restamp_year(frame, y, None, tz) for y in sorted(set(ts_years.tolist()))],
-                             series, "profile", grid)
-        fade = exact.integer_powers(1.0 - g.degradation_per_year, np.maximum(ts_years - first_year, 0))
-        rows.append(np.clip(share * g.profile_scale, 0.0, 1.0) * g.capacity_mw * fade)
-    return Generation([g.id for g in gens], np.array(rows),
-                      np.array([g.feed_in_premium_eur_mwh for g in gens]),
-                      np.array([g.premium_when_negative for g in gens]), site.grid_charging)

@@ -4,7 +4,8 @@ import pytest
 
 from bess_ray.config import Site
 from bess_ray.data.market import MarketPrices
-from bess_ray.optimization.blocks import Generation, build
+from bess_ray.data.generation import Generation
+from bess_ray.optimization.blocks import build
 from bess_ray.optimization.highs import solve
 from bess_ray.timegrid import TimeGrid
 

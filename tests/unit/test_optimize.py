@@ -221,12 +221,6 @@ def test_cycle_limit_of_a_replan_counts_what_the_day_already_used():
     assert sol.x[f.discharge].sum() == pytest.approx(1.0, abs=1e-6)
 
 
-def test_pv_assets_are_accepted_and_named_as_not_dispatched():
-    site = site_dict(battery(), dict(type="pv", id="pv1", capacity_mw=3.0, profile="sample:DE_SOLAR_2024"))
-    r = run(site, {"da": [10.0, 50.0]})
-    assert r.summary["not_dispatched"] == ["pv1"] and "pv1 (PV / wind) not dispatched yet" in r.describe()
-
-
 def test_a_warm_solver_reuses_the_model_across_days_with_the_same_optimum():
     from bess_ray.optimization.warm import WarmSolver
 

@@ -81,7 +81,7 @@ def site(pv: dict) -> dict:
 
 def test_a_site_generates_its_pv_from_its_location_or_reads_the_stored_profile(tmp_path):
     from bess_ray.cli import main
-    from bess_ray.simulation.scenarios import generation
+    from bess_ray.data.generation import site_generation as generation
 
     grid = TimeGrid.from_range("2024-03-01", "2024-03-08", "15min")
     located = Site.from_dict(site({"location": {"latitude": 52.52, "longitude": 13.4, "tilt": 30}}))

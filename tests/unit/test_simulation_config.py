@@ -79,7 +79,7 @@ def test_one_file_per_year_is_used_as_given(tmp_path):
 
 def test_wind_power_from_a_wind_speed_series_and_power_curve(tmp_path):
     from bess_ray.config import Site
-    from bess_ray.simulation.scenarios import generation
+    from bess_ray.data.generation import site_generation as generation
 
     hours = np.arange("2026-01-01T00", "2027-01-01T00", dtype="datetime64[h]")
     speed = 2.0 + (np.arange(hours.size) % 24)  # 2 .. 25 m/s, every day
