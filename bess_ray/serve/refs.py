@@ -7,12 +7,13 @@ from ..errors import ConfigError, DataError
 from ..store.scenarios import ScenarioStore
 
 FILE_LIKE = re.compile(r"(^[/~.]|[/\\]|\.(csv|parquet|pq|ya?ml|json|py|txt|xlsx?)$)", re.IGNORECASE)
-NOT_REFS = {"name", "description", "tz", "timezone"}
+NOT_REFS = {"name", "description", "tz", "timezone", "id", "reason", "label"}  # free text, never read
 
 
-def check_refs(obj, scenarios: ScenarioStore, path: str = "") -> None:
+def check_refs(obj, scenarios: ScenarioStore | None, path: str = "") -> None:
     """Every data reference in a config submitted over HTTP must be a bundled sample or a stored
-    scenario: a path would read the server's files. Custom Python forecasters are refused."""
+    scenario: a path would read the server's files. Custom Python forecasters are refused. Without
+    `scenarios` a stored scenario's name is not looked up here (reading it names a missing one)."""
     if isinstance(obj, dict):
         if obj.get("type") == "custom_python":  # it imports and runs any class the server can import
             raise ConfigError(f"{path}: a custom_python forecaster runs code on the server and is not "
@@ -25,7 +26,7 @@ def check_refs(obj, scenarios: ScenarioStore, path: str = "") -> None:
                 check_refs(v, scenarios, f"{path}.{k}" if path else str(k))
     elif isinstance(obj, list):
         for i, v in enumerate(obj):
-            check_refs(v, scenarios, f"{path}[{i}]")
+            check_refs(v, scenarios, f"{path}.{i}" if path else str(i))  # dotted, as pydantic names fields
     elif isinstance(obj, str):
         ref = base_ref(obj)
         if ref.startswith("sample:"):
@@ -36,12 +37,23 @@ def check_refs(obj, scenarios: ScenarioStore, path: str = "") -> None:
             except DataError as e:
                 raise ConfigError(f"{path}: {e}") from None
         elif ref.startswith("scenario:"):
-            if scenarios.get(ref.removeprefix("scenario:")) is None:
+            if scenarios is not None and scenarios.get(ref.removeprefix("scenario:")) is None:
                 raise ConfigError(f"{path}: unknown scenario {ref.removeprefix('scenario:')!r} "
                                   "(GET /v1/scenarios lists them)")
         elif FILE_LIKE.search(ref):
             raise ConfigError(f"{path}: {obj!r} names a file; over HTTP use sample:NAME or scenario:NAME "
                               "(upload series with POST /v1/scenarios)")
+
+
+def scenario_names(obj) -> list[str]:
+    """The stored scenarios a submitted config references anywhere (a site's PV profile, ...)."""
+    if isinstance(obj, dict):
+        return [n for k, v in obj.items() if k not in NOT_REFS for n in scenario_names(v)]
+    if isinstance(obj, list):
+        return [n for v in obj for n in scenario_names(v)]
+    if isinstance(obj, str) and base_ref(obj).startswith("scenario:"):
+        return [base_ref(obj).removeprefix("scenario:")]
+    return []
 
 
 def refuse_code(site_like: dict, path: str = "") -> None:

@@ -21,7 +21,7 @@ from ..markets import PRODUCTS, parse_products
 from ..optimization import optimize
 from ..optimization.warm import WarmSolver
 from ..timegrid import TimeGrid, parse_resolution
-from .refs import refuse_code
+from .refs import check_refs, scenario_names
 
 MAX_INTERVALS = 35_136  # a leap year at 15 minutes; a longer window belongs in a backtest or simulation
 
@@ -76,11 +76,12 @@ class ScheduleRequest(BaseModel):
         return self
 
     def stored_scenarios(self) -> list[str]:
-        """The names of the stored scenarios the request reads."""
-        if self.scenario is None:
-            return []
-        refs = [_ref(self.scenario.day_ahead), *(_ref(r) for r in self.scenario.reserves)]
-        return [ref.removeprefix("scenario:") for ref in map(base_ref, refs) if ref.startswith("scenario:")]
+        """The names of the stored scenarios the request reads: its prices' and its site's (a PV profile)."""
+        names = scenario_names(self.site)
+        if self.scenario is not None:
+            refs = [_ref(self.scenario.day_ahead), *(_ref(r) for r in self.scenario.reserves)]
+            names += [ref.removeprefix("scenario:") for ref in map(base_ref, refs) if ref.startswith("scenario:")]
+        return list(dict.fromkeys(names))
 
 
 class ScheduleAnswer(BaseModel):
@@ -95,7 +96,9 @@ class ScheduleAnswer(BaseModel):
     schedule: list[dict] = Field(description="per interval and asset: timestamp (UTC), asset, charge_mw, "
                                              "discharge_mw, net_mw, soc_end_mwh, soc_end_frac, reserve_<p>_mw, "
                                              "price_da_eur_mwh, revenue_<p>_eur, degradation_cost_eur, "
-                                             "revenue_eur, site_net_mw")
+                                             "revenue_eur, site_net_mw; a PV / wind asset's rows give "
+                                             "generation_mw, available_mw, curtailed_mw, to_battery_mw (its "
+                                             "battery columns null)")
 
 
 def _ref(name: str) -> str:
@@ -122,7 +125,7 @@ def solve_schedule(req: ScheduleRequest, warm: WarmSolver | None = None) -> dict
     """Optimise the request's site; raises ConfigError / DataError / InfeasibleError naming the problem.
     Stored scenarios are read from the embedded store (BESS_RAY_HOME). The answer's `schedule` is a
     polars frame (see `answer_json`). `warm` keeps HiGHS warm between requests of one structure."""
-    refuse_code(req.site, "site")
+    check_refs(req.site, None, "site")  # no server files (a PV profile, limits), no Python code
     site = Site.from_dict(req.site, "site")
     if req.prices is not None:
         p = req.prices

@@ -123,6 +123,30 @@ def test_a_site_with_its_own_python_constraints_is_refused_over_http(api):
     assert status == 422 and "site.constraints" in answer["detail"] and "run Python code" in answer["detail"]
 
 
+PV = {"type": "pv", "id": "pv1", "capacity_mw": 2.0, "profile": "sample:DE_SOLAR_2024", "feed_in_premium_eur_mwh": 5.0}
+
+
+def test_a_site_with_pv_gets_its_generation_dispatched(api):
+    site = {**SITE, "assets": [*SITE["assets"], PV]}
+    status, r = call(api, "POST", "/v1/schedules", schedule_body(site=site, products="da"), role="analyst")
+    assert status == 200, r
+    pv = [row for row in r["schedule"] if row["asset"] == "pv1"]
+    assert len(pv) == 96 and sum(row["generation_mw"] for row in pv) > 0
+    assert r["revenue_by_product_eur"]["generation_da"] > 0 and r["revenue_by_product_eur"]["feed_in_premium"] > 0
+    assert all(row["curtailed_mw"] >= -1e-9 for row in pv)
+
+
+@pytest.mark.parametrize("asset, where", [
+    ({**PV, "profile": "/etc/hostname"}, "site.assets.1.profile"),
+    ({**PV, "profile": None, "location": {"latitude": 52.5, "longitude": 13.4, "weather": "weather.csv"}},
+     "site.assets.1.location.weather"),
+])
+def test_a_site_naming_a_server_file_is_refused(api, asset, where):
+    site = {**SITE, "assets": [*SITE["assets"], asset]}
+    status, answer = call(api, "POST", "/v1/schedules", schedule_body(site=site, products="da"), role="analyst")
+    assert status == 422 and where in answer["detail"] and "names a file" in answer["detail"], answer
+
+
 def test_scenarios_upload_use_and_delete(api):
     csv = sample_path("DE_LU_2023")[0].read_bytes()
     status, meta = call(api, "POST", "/v1/scenarios?name=de_2023&product=da&zone=DE-LU", raw=csv,
