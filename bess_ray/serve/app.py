@@ -17,6 +17,8 @@ from pathlib import Path
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.convertors import Convertor, register_url_convertor
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from ray import serve
 from ray.serve.handle import DeploymentHandle
@@ -31,11 +33,13 @@ from ..store import open_store, store_url, use_store
 from ..store.flow_runs import FlowRuns
 from ..store.jobs import FINISHED, JobStore
 from ..store.keys import KeyStore
+from ..store.scenarios import NAME as SCENARIO_NAME
 from ..store.scenarios import ScenarioExists, ScenarioStore
 from ..sweeps.spec import SweepSpec
 from .cache import ScenarioCache, series_from_entry
 from .jobs import Jobs
 from .auth import role as _role
+from .contract import allowed_methods, document, errors
 from .schedules import ScheduleAnswer, ScheduleRequest, answer_json, solve_schedule
 from .flows import router as flows_router
 from .sites import router as sites_router
@@ -46,6 +50,10 @@ api = FastAPI(title="bess-ray", version=__version__,
                           "(`bess-ray keys create --role ROLE`) as a bearer token; /healthz and these docs "
                           "do not.")
 FORMATS = {"text/csv": ".csv", "application/vnd.apache.parquet": ".parquet", "application/octet-stream": ".parquet"}
+# the upload's body, read from the request stream (so FastAPI cannot infer it): a CSV or Parquet file
+UPLOAD = {"requestBody": {"required": True, "content": {
+    "text/csv": {"schema": {"type": "string"}},
+    **{kind: {"schema": {"type": "string", "format": "binary"}} for kind in FORMATS if kind != "text/csv"}}}}
 
 
 def _error(status: int, detail, request: Request, headers: dict | None = None) -> JSONResponse:
@@ -61,9 +69,12 @@ async def _invalid(request: Request, exc: RequestValidationError):
     return _error(422, detail, request)
 
 
-@api.exception_handler(HTTPException)
-async def _http(request: Request, exc: HTTPException):
-    return _error(exc.status_code, exc.detail, request, exc.headers)
+@api.exception_handler(StarletteHTTPException)  # the routing's own (404, 405) as well as ours
+async def _http(request: Request, exc: StarletteHTTPException):
+    headers = exc.headers
+    if exc.status_code == 405:  # Starlette names the methods of the one route it matched, not the path's
+        headers = {**(headers or {}), "Allow": allowed_methods(request)}
+    return _error(exc.status_code, exc.detail, request, headers)
 
 
 @api.exception_handler(BessRayError)
@@ -103,6 +114,7 @@ class _RequestIdMetricsAudit:
         await self.app(scope, receive, send_with_id)
 
 
+api.openapi = lambda: document(api)
 api.add_middleware(_RequestIdMetricsAudit)
 api.include_router(sites_router)  # before the job routes: /v1/sites is not a job kind
 api.include_router(flows_router)
@@ -121,6 +133,21 @@ class JobKind(str, Enum):
     @property
     def singular(self) -> str:
         return self.value.removesuffix("s")
+
+
+class _KindConvertor(Convertor):
+    """`{kind:kind}` matches a job kind only, so that /v1/sites/x never reaches the job routes."""
+
+    regex = "|".join(k.value for k in JobKind)
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value) -> str:
+        return str(value)
+
+
+register_url_convertor("kind", _KindConvertor())
 
 
 def _wait(prefer: str | None, default: float) -> float:
@@ -208,8 +235,7 @@ class Ingress:
     async def metrics(self, key: dict = Depends(_role("viewer"))) -> PlainTextResponse:
         return PlainTextResponse(generate_latest(self.registry).decode(), media_type="text/plain; version=0.0.4")
 
-    @api.post("/v1/schedules", response_model=ScheduleAnswer,
-              responses={503: {"description": "overloaded: retry after the seconds the Retry-After header says"}})
+    @api.post("/v1/schedules", response_model=ScheduleAnswer, responses=errors(503))
     async def schedules(self, body: ScheduleRequest, key: dict = Depends(_role("analyst"))) -> Response:
         """Optimise a site now: the schedule per interval and asset, and the money by product."""
         if self.waiting >= self.queue_limit:
@@ -242,8 +268,11 @@ class Ingress:
             return {"status": 422, "detail": _reason(e)}
 
     # ------------------------------------------------------------------------------ scenarios
-    @api.post("/v1/scenarios", status_code=201)
-    async def upload_scenario(self, request: Request, name: str, product: str | None = None, zone: str | None = None,
+    @api.post("/v1/scenarios", status_code=201, responses=errors(409, 413, 415), openapi_extra=UPLOAD)
+    async def upload_scenario(self, request: Request,
+                              name: str = Query(pattern=SCENARIO_NAME.pattern,
+                                                description="letters, digits, '_', '.', '-'; at most 100"),
+                              product: str | None = None, zone: str | None = None,
                               tz: str | None = None, unit: str | None = None, fill: str | None = None,
                               description: str = "", replace: bool = False,
                               key: dict = Depends(_role("analyst"))) -> dict:
@@ -263,14 +292,15 @@ class Ingress:
             if len(body) > self.max_upload:
                 raise HTTPException(413, f"upload is over the limit of {self.max_upload:,} bytes")
         with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / f"{name}{FORMATS[kind]}"
+            path = Path(tmp) / f"upload{FORMATS[kind]}"  # never a name of the client's: no path of theirs
             path.write_bytes(bytes(body))
             try:
                 series = await asyncio.to_thread(read_series, path, product=product, zone=zone, tz=tz, unit=unit,
                                                  fill=fill)
                 meta = self.scenarios.add(name, series, zone=zone, description=description, replace=replace)
             except (BessRayError, KeyError, ValueError) as e:
-                raise HTTPException(409 if isinstance(e, ScenarioExists) else 422, _reason(e)) from None
+                raise HTTPException(409 if isinstance(e, ScenarioExists) else 422,
+                                    _reason(e).replace(str(path), "the upload")) from None
         if replace and await self.cache.unload.remote(name):  # never serve the old version from memory
             await self.cache.load.remote(name)
         return {**meta, "report": str(series.report)}
@@ -299,7 +329,7 @@ class Ingress:
         """What the scenario cache holds, its memory use against its limit, hits, misses, evictions."""
         return await self.cache.stats.remote()
 
-    @api.post("/v1/cache/{name}")
+    @api.post("/v1/cache/{name}", responses=errors(413))
     async def cache_load(self, name: str, key: dict = Depends(_role("analyst"))) -> dict:
         """Hold a stored scenario in memory for schedules (least recently used ones make room)."""
         answer = await self.cache.load.remote(name)
@@ -350,18 +380,22 @@ class Ingress:
             response.headers["Location"] = _links(job)["self"]
         return _view(job, result=True)
 
-    @api.get("/v1/{kind}")
-    async def list_jobs(self, kind: JobKind, limit: int = Query(100, ge=1, le=1000),
+    # one path per kind, beside its POST: a template /v1/{kind} would hide that POST from the document
+    @api.get("/v1/backtests", operation_id="list_backtests", summary="List backtests")
+    @api.get("/v1/simulations", operation_id="list_simulations", summary="List simulations")
+    @api.get("/v1/sweeps", operation_id="list_sweeps", summary="List sweeps")
+    async def list_jobs(self, request: Request, limit: int = Query(100, ge=1, le=1000),
                         key: dict = Depends(_role("viewer"))) -> list[dict]:
         """The newest jobs of this kind first."""
+        kind = JobKind(request.url.path.rstrip("/").rsplit("/", 1)[1])
         return [_view(j) for j in self.job_store.list(kind.singular, limit)]
 
-    @api.get("/v1/{kind}/{job_id}")
+    @api.get("/v1/{kind:kind}/{job_id}")
     async def show_job(self, kind: JobKind, job_id: str, key: dict = Depends(_role("viewer"))) -> dict:
         """Status and progress; the result once done."""
         return _view(self._job(kind, job_id), result=True)
 
-    @api.get("/v1/{kind}/{job_id}/result")
+    @api.get("/v1/{kind:kind}/{job_id}/result", responses=errors(409))
     async def job_result(self, kind: JobKind, job_id: str, key: dict = Depends(_role("viewer"))) -> dict:
         """The summary: KPIs and money (backtest, simulation) or the ranking of the cases (sweep)."""
         job = self._job(kind, job_id)
@@ -370,14 +404,14 @@ class Ingress:
                                 f" ({job['done']} of {job['total']} {job['unit']})"))
         return job["summary"]
 
-    @api.get("/v1/{kind}/{job_id}/files")
+    @api.get("/v1/{kind:kind}/{job_id}/files")
     async def job_files(self, kind: JobKind, job_id: str, key: dict = Depends(_role("viewer"))) -> list[dict]:
         """The files the job wrote (as the CLI writes them), with their sizes."""
         folder = self.job_store.folder(self._job(kind, job_id)["id"])
         return [{"path": p.relative_to(folder).as_posix(), "bytes": p.stat().st_size}
                 for p in sorted(folder.rglob("*")) if p.is_file()]
 
-    @api.get("/v1/{kind}/{job_id}/files/{path:path}")
+    @api.get("/v1/{kind:kind}/{job_id}/files/{path:path}")
     async def job_file(self, kind: JobKind, job_id: str, path: str, key: dict = Depends(_role("viewer"))):
         folder = self.job_store.folder(self._job(kind, job_id)["id"]).resolve()
         target = (folder / path).resolve()
@@ -385,7 +419,7 @@ class Ingress:
             raise HTTPException(404, f"job {job_id} has no file {path!r}")
         return FileResponse(target)
 
-    @api.delete("/v1/{kind}/{job_id}")
+    @api.delete("/v1/{kind:kind}/{job_id}", responses=errors(409))
     async def cancel_job(self, kind: JobKind, job_id: str, key: dict = Depends(_role("analyst"))) -> dict:
         """Cancel a queued or running job (a sweep keeps the cases it finished)."""
         job = self._job(kind, job_id)

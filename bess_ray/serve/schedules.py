@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..config import Site
 from ..data.market import MarketPrices
@@ -61,11 +61,22 @@ class ScenarioWindow(BaseModel):
 
 
 class ScheduleRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # exactly one price source, as the schema says too (a client generated from it must know)
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"oneOf": [
+        {"required": ["prices"], "not": {"required": ["scenario"]}},
+        {"required": ["scenario"], "not": {"required": ["prices"]}}]})
 
     site: dict = Field(description="a site, as in the site YAML")
-    prices: InlinePrices | None = None
-    scenario: ScenarioWindow | None = None
+    # not Optional: null is no price source (a default is not validated, so leaving one out is fine)
+    prices: InlinePrices = Field(None, description="inline prices; or give scenario")
+    scenario: ScenarioWindow = Field(None, description="stored prices and a window; or give prices")
+
+    @field_validator("prices", "scenario", mode="before")
+    @classmethod
+    def _not_null(cls, v):
+        if v is None:  # only a null sent explicitly reaches here (defaults are not validated)
+            raise ValueError("leave the field out instead of sending null")
+        return v
     products: str | list[str] | None = Field(None, description="a kernel (da_plus_fcr) or a list; default: the site's")
     resolution: str = "15min"
 

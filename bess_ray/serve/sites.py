@@ -19,8 +19,9 @@ from pydantic import BaseModel, Field
 from ..cluster.launch import live_sites, site_handle
 from ..errors import BessRayError
 from .auth import role as _role
+from .contract import errors
 
-router = APIRouter()
+router = APIRouter(responses=errors(503))  # a site's actor may be restarting
 PAGE = Path(__file__).with_name("live.html")
 
 

@@ -153,7 +153,7 @@ def test_bad_job_bodies_and_ids_are_4xx(api):
     assert status == 422 and "strategy=odd" in answer["detail"] and "workflow" in answer["detail"], answer
     assert "/tmp" not in answer["detail"] and "spec.yaml" not in answer["detail"]
     assert call(api, "GET", "/v1/backtests/ba_0000", role="viewer")[0] == 404
-    assert call(api, "GET", "/v1/nothings/ba_0000", role="viewer")[0] == 422
+    assert call(api, "GET", "/v1/nothings/ba_0000", role="viewer")[0] == 404  # no such kind: no such path
     status, job = call(api, "POST", "/v1/backtests", backtest_body(days=1), role="analyst")
     assert status == 200
     assert call(api, "GET", f"/v1/sweeps/{job['id']}", role="viewer")[0] == 404  # a backtest, not a sweep
