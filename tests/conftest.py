@@ -99,3 +99,19 @@ def redis_url():
     yield REDIS
     client.flushdb()
     client.close()
+
+
+def browser_dom(url: str, profile: Path, budget_ms: int = 8000) -> str:
+    """The page's DOM after its scripts ran in a real headless browser (Debian's chromium); a skip
+    without one, a failure under CI=true."""
+    import shutil
+    import subprocess
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        if os.environ.get("CI") == "true":
+            raise RuntimeError("CI=true and no chromium (Debian's package: apt-get install chromium)")
+        pytest.skip("no chromium")
+    return subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={profile}",
+                           f"--virtual-time-budget={budget_ms}", "--dump-dom", url],
+                          capture_output=True, text=True, timeout=120).stdout

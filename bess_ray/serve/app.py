@@ -43,6 +43,7 @@ from .contract import allowed_methods, document, errors
 from .schedules import ScheduleAnswer, ScheduleRequest, answer_json, solve_schedule
 from .flows import router as flows_router
 from .sites import router as sites_router
+from .whatif import router as whatif_router
 
 api = FastAPI(title="bess-ray", version=__version__,
               description="Battery storage on real market data: schedules, backtests, simulations, sweeps "
@@ -118,6 +119,7 @@ api.openapi = lambda: document(api)
 api.add_middleware(_RequestIdMetricsAudit)
 api.include_router(sites_router)  # before the job routes: /v1/sites is not a job kind
 api.include_router(flows_router)
+api.include_router(whatif_router)  # the analysts' page, /what-if
 
 
 def _reason(e: Exception) -> str:

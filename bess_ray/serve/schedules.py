@@ -104,6 +104,9 @@ class ScheduleAnswer(BaseModel):
     build_seconds: float
     solve_seconds: float
     intervals: int
+    assets: dict[str, dict] = Field(description="per asset: revenue_eur; a battery's charged_mwh, discharged_mwh, "
+                                                "equivalent_full_cycles; a generator's generated, curtailed, "
+                                                "into-battery and exported MWh")
     schedule: list[dict] = Field(description="per interval and asset: timestamp (UTC), asset, charge_mw, "
                                              "discharge_mw, net_mw, soc_end_mwh, soc_end_frac, reserve_<p>_mw, "
                                              "price_da_eur_mwh, revenue_<p>_eur, degradation_cost_eur, "
@@ -161,7 +164,7 @@ def solve_schedule(req: ScheduleRequest, warm: WarmSolver | None = None) -> dict
     return {"status": summary["status"], "revenue_eur": summary["revenue_eur"],
             "revenue_by_product_eur": summary["revenue_by_product_eur"],
             "build_seconds": summary["build_seconds"], "solve_seconds": summary["solve_seconds"],
-            "intervals": result.site_schedule.height, "schedule": result.schedule}
+            "intervals": result.site_schedule.height, "assets": summary["assets"], "schedule": result.schedule}
 
 
 def answer_json(answer: dict) -> bytes:

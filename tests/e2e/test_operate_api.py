@@ -2,10 +2,7 @@
 the live page in a real headless browser, and the API's replica killed under a stopped site."""
 from __future__ import annotations
 
-import os
-import shutil
 import socket
-import subprocess
 
 import pytest
 
@@ -15,6 +12,7 @@ from bess_ray.operate import free_port
 from bess_ray.store.keys import ROLES, KeyStore
 
 from tests.api_client import call
+from tests.conftest import browser_dom
 from tests.e2e.test_operate_sites import OPS, schedule, until
 
 
@@ -128,26 +126,14 @@ def test_events_and_telemetry_over_a_window(ops_api):
     assert call(ops_api, "GET", f"/v1/sites/{site}/telemetry?start=2026-01-01T00:00:00", role="viewer")[0] == 422
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 def test_the_live_page_shows_the_site_in_a_real_browser(ops_api, tmp_path):
-    if CHROMIUM is None:
-        if os.environ.get("CI") == "true":
-            raise RuntimeError("CI=true and no chromium (Debian's package: apt-get install chromium)")
-        pytest.skip("no chromium")
     site = ops_api["site"]
     until("the site running", lambda: call(ops_api, "GET", f"/v1/sites/{site}", role="viewer")[1]["state"] == "RUNNING")
-    url = f"{ops_api['url']}/sites/{site}#key={ops_api['tokens']['viewer']}"
-    p = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path}",
-                        "--virtual-time-budget=8000", "--dump-dom", url], capture_output=True, text=True, timeout=120)
-    dom = p.stdout
+    dom = browser_dom(f"{ops_api['url']}/sites/{site}#key={ops_api['tokens']['viewer']}", tmp_path / "1")
     assert 'id="state" class="state RUNNING"' in dom, dom[-2000:]
     assert 'data-asset="bess1"' in dom and "<td>RUNNING</td>" in dom
     assert f'data-point="site/{site}/asset/bess1/power_mw"' in dom  # the power chart drew its line
-    nokey = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path}/2",
-                            "--virtual-time-budget=4000", "--dump-dom", f"{ops_api['url']}/sites/{site}"],
-                           capture_output=True, text=True, timeout=120).stdout
+    nokey = browser_dom(f"{ops_api['url']}/sites/{site}", tmp_path / "2", 4000)
     assert '<form id="login">' in nokey  # without a key it asks for one (the form no longer hidden)
 
 
