@@ -11,7 +11,7 @@ from .. import artifacts
 from ..markets import PRODUCTS
 from ..markets import settlement as money
 from ..markets.settlement import Delivery, Terms
-from ..timegrid import iso
+from ..timegrid import iso, utc_series
 from .blocks import Formulation
 
 # revenue streams that are not market products: the generators' (markets.settlement)
@@ -99,7 +99,7 @@ def build_result(f: Formulation, x: np.ndarray, status: str, build_seconds: floa
     energy = f.site.fleet.energy_mwh[:, None]
     rows = slice(0, A)
     cols = {
-        "timestamp": pl.Series(ts).dt.replace_time_zone("UTC"),
+        "timestamp": utc_series(ts),
         "asset": ids,
         "charge_mw": charge.ravel(), "discharge_mw": discharge.ravel(), "net_mw": net.ravel(),
         "soc_end_mwh": soc.ravel(), "soc_end_frac": (soc / energy).ravel(),
@@ -115,7 +115,7 @@ def build_result(f: Formulation, x: np.ndarray, status: str, build_seconds: floa
         rows = slice(A, A + G)
         available = gens.available_mw
         schedule = pl.concat([schedule, pl.DataFrame({
-            "timestamp": pl.Series(np.tile(grid.timestamps, G)).dt.replace_time_zone("UTC"),
+            "timestamp": utc_series(np.tile(grid.timestamps, G)),
             "asset": np.repeat(gens.ids, T), "net_mw": gen.ravel(),
             "generation_mw": gen.ravel(), "available_mw": available.ravel(),
             "curtailed_mw": (available - gen).ravel(), "to_battery_mw": into.ravel(),

@@ -8,7 +8,7 @@ the schedule per interval and asset.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime
 
 import numpy as np
 import polars as pl
@@ -126,8 +126,11 @@ def _inline_market(p: InlinePrices, resolution: str) -> MarketPrices | None:
     """Prices that already sit on the requested grid, without a detour through the file checks (the
     common case, and the API's hot path); None when they need aligning or checking."""
     step = parse_resolution(resolution)
-    ts = np.array([t.astimezone(timezone.utc).replace(tzinfo=None) for t in p.timestamps], dtype="datetime64[s]")
-    if np.any(ts.astype("datetime64[m]") != ts) or np.any(np.diff(ts) != np.timedelta64(step, "m")):
+    seconds = np.array([t.timestamp() for t in p.timestamps])  # aware times (checked): exact UTC seconds
+    if np.any(seconds % 60):
+        return None
+    ts = seconds.astype(np.int64).astype("datetime64[s]")
+    if np.any(np.diff(ts) != np.timedelta64(step, "m")):
         return None
     prices = {"da": np.asarray(p.day_ahead_eur_mwh, dtype=float),
               **{k: np.asarray(v, dtype=float) for k, v in p.capacity_eur_mw_h.items()}}
