@@ -18,7 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FIGURES = ROOT / "tests" / "data" / "figures.json"
-BACKTESTS = ("de_lu_2023_da", "de_lu_2023_fcr_afrr", "dk2_2023_fcrn_fcrd")
+BACKTESTS = ("de_lu_2023_da", "de_lu_2023_fcr_afrr", "dk2_2023_fcrn_fcrd", "de_lu_2024_pv")
 OPERABLE = "de_lu_week_through_control"  # the README's plan-versus-operable example
 SIMULATION = "de_lu_10mw_20mwh_15y"
 FLOWS = ("de_lu_trading_week", "de_lu_all_flows")  # the README's and docs' flows weeks

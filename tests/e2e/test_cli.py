@@ -129,6 +129,7 @@ def test_readme_figure_full_year_perfect_foresight(tmp_path):
     ("de_lu_2023_da", {"da"}),
     ("de_lu_2023_fcr_afrr", {"da", "fcr", "afrr_up", "afrr_down"}),
     ("dk2_2023_fcrn_fcrd", {"da", "fcr_n", "fcr_d_up", "intraday"}),
+    ("de_lu_2024_pv", {"da", "generation_da", "feed_in_premium"}),
 ])
 def test_example_backtests_run_through_the_cli(tmp_path, name, streams):
     """The shipped backtests over (nearly) a year of real prices, as the docs quote them."""
