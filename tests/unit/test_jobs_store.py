@@ -38,7 +38,7 @@ def test_jobs_left_running_by_a_stopped_api_are_marked_failed(tmp_path):
 
 @pytest.mark.parametrize("config, message", [
     ({"prices": {"day_ahead": "/etc/passwd"}}, "prices.day_ahead: '/etc/passwd' names a file"),
-    ({"prices": {"reserves": ["fcr=../x.csv"]}}, "prices.reserves[0]"),
+    ({"prices": {"reserves": ["fcr=../x.csv"]}}, "prices.reserves.0"),
     ({"site": "sites/a.yaml"}, "site: 'sites/a.yaml' names a file"),
     ({"prices": {"day_ahead": "sample:NOPE@2024"}}, "unknown sample 'NOPE'"),
     ({"prices": {"day_ahead": "scenario:nope"}}, "unknown scenario 'nope'"),
