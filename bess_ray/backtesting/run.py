@@ -313,21 +313,8 @@ def _assemble(cfg, site, market, window, intraday, spread, trace, baselines, for
         "data_sources": market.sources,
     }
     if G:
-        summary["generation"] = _generation_block(trace, dt)
+        summary["generation"] = trace.generators.energy_mwh(trace.generation, trace.to_battery, dt)
     return BacktestResult(summary, realised, settlement, monthly, trace, baselines, streams)
-
-
-def _generation_block(trace: Trace, dt: float) -> dict:
-    """Energy of each generator over the window (MWh): available, generated, curtailed, into the
-    batteries, exported."""
-    g = trace.generators
-    out = {}
-    for j, gid in enumerate(g.ids):
-        made, into = trace.generation[j], trace.to_battery[j]
-        out[gid] = {"available_mwh": float(g.available_mw[j].sum() * dt), "generated_mwh": float(made.sum() * dt),
-                    "curtailed_mwh": float((g.available_mw[j] - made).sum() * dt),
-                    "into_batteries_mwh": float(into.sum() * dt), "exported_mwh": float((made - into).sum() * dt)}
-    return out
 
 
 def _plan_frame(ts, assets, net, soc) -> pl.DataFrame:

@@ -35,6 +35,16 @@ class Generation:
         return Generation(self.ids, self.available_mw[:, start:stop], self.premium_eur_mwh,
                           self.premium_when_negative, self.grid_charging)
 
+    def energy_mwh(self, generated: np.ndarray, into_batteries: np.ndarray, dt: float) -> dict[str, dict]:
+        """Each generator's MWh over the window: available, generated, curtailed, into the batteries,
+        exported (generated and into_batteries: MW per generator and interval)."""
+        return {g: {"available_mwh": float(self.available_mw[j].sum() * dt),
+                    "generated_mwh": float(generated[j].sum() * dt),
+                    "curtailed_mwh": float((self.available_mw[j] - generated[j]).sum() * dt),
+                    "into_batteries_mwh": float(into_batteries[j].sum() * dt),
+                    "exported_mwh": float((generated[j] - into_batteries[j]).sum() * dt)}
+                for j, g in enumerate(self.ids)}
+
     def premium(self, price: np.ndarray) -> np.ndarray:
         """Premium per generator and interval at these prices."""
         paid = self.premium_when_negative[:, None] | (price >= 0)[None, :]

@@ -144,13 +144,8 @@ def build_result(f: Formulation, x: np.ndarray, status: str, build_seconds: floa
         }
         for i, b in enumerate(f.batteries)
     }
-    for j, g in enumerate(gens.ids if G else ()):
-        assets[g] = {"revenue_eur": float(total[A + j].sum()),
-                     "available_mwh": float(gens.available_mw[j].sum() * dt),
-                     "generated_mwh": float(gen[j].sum() * dt),
-                     "curtailed_mwh": float((gens.available_mw[j] - gen[j]).sum() * dt),
-                     "into_batteries_mwh": float(into[j].sum() * dt),
-                     "exported_mwh": float((gen[j] - into[j]).sum() * dt)}
+    for j, (g, energy) in enumerate(gens.energy_mwh(gen, into, dt).items() if G else ()):
+        assets[g] = {"revenue_eur": float(total[A + j].sum()), **energy}
     summary = {
         "site": f.site.id, "zone": f.site.zone, "products": list(f.products),
         "window": {"start": iso(grid.start), "end": iso(grid.end), "resolution_min": grid.resolution_min,

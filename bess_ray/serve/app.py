@@ -107,11 +107,10 @@ class _RequestIdMetricsAudit:
                 ingress.latency.labels(scope["method"]).observe(time.perf_counter() - t0)
                 if scope["method"] not in ("GET", "HEAD", "OPTIONS"):
                     key = scope["state"]["key"] or {}
-                    entry = (key.get("id"), key.get("role"), scope["method"], scope["path"], status, request_id)
-                    if ingress.keys.db.dialect == "sqlite":  # a local commit (WAL): ~0.1 ms, less than a thread hop
-                        ingress.keys.audit(*entry)
-                    else:  # a round trip to PostgreSQL: in a thread, the event loop serves others meanwhile
-                        await asyncio.to_thread(ingress.keys.audit, *entry)
+                    # in a thread: a commit may wait for the store's lock (the Jobs deployment writes to
+                    # it too) or a PostgreSQL round trip, and the event loop must serve others meanwhile
+                    await asyncio.to_thread(ingress.keys.audit, key.get("id"), key.get("role"), scope["method"],
+                                            scope["path"], status, request_id)
             await send(message)  # Serve's proxy echoes the X-Request-ID it put on the request
 
         await self.app(scope, receive, send_with_id)
