@@ -12,6 +12,12 @@ from pathlib import Path
 from .errors import BessRayError
 
 
+def _path(text: str) -> Path:
+    """An output path; a leading ~ is this user's home also when no shell expanded it (`ray job
+    submit` quotes its arguments)."""
+    return Path(text).expanduser()
+
+
 def _add_price_args(p: argparse.ArgumentParser, required: bool) -> None:
     p.add_argument("--prices", required=required, metavar="SOURCE",
                    help="day-ahead prices: a CSV/Parquet file, sample:NAME or scenario:NAME "
@@ -234,6 +240,14 @@ def cmd_validate(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cluster(a: argparse.Namespace) -> int:
+    from .cluster.check import check_cluster
+
+    report = check_cluster(a.address, a.out, a.api_port)
+    print(json.dumps(report.as_dict(), indent=2) if a.json else "\n".join(report.lines()))
+    return 0 if report.ok else 1
+
+
 def cmd_data(a: argparse.Namespace) -> int:
     from .store.scenarios import ScenarioStore
 
@@ -353,12 +367,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1,
                    help="runs of weeks solved side by side (with --one-lp: HiGHS threads); default 1")
     p.add_argument("--format", nargs="+", choices=["parquet", "csv"], default=["parquet"])
-    p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.add_argument("--out", required=True, type=_path, help="output folder")
     p.set_defaults(func=cmd_optimize)
 
     p = sub.add_parser("backtest", help="walk-forward backtest with baselines, artifacts and a report")
     p.add_argument("config", type=Path, help="backtest YAML (see configs/backtests/)")
-    p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.add_argument("--out", required=True, type=_path, help="output folder")
     p.add_argument("--through-control", action="store_true",
                    help="also deliver the plan second by second through the control pipeline (plan vs operable)")
     p.add_argument("--frequency", metavar="SOURCE",
@@ -367,7 +381,7 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("simulate", help="multi-year simulation: physics, degradation, PV / wind, finance")
     p.add_argument("config", type=Path, help="simulation YAML (see configs/simulations/)")
-    p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.add_argument("--out", required=True, type=_path, help="output folder")
     p.add_argument("--mode", choices=["sequential", "parallel"], help="override the config's mode")
     p.add_argument("--years", type=int, help="simulate only the first N years")
     p.add_argument("--no-timeseries", action="store_true", help="skip the per-interval time series")
@@ -376,7 +390,7 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sweep", help="run every case of a sweep spec as Ray tasks; resumable")
     p.add_argument("spec", type=Path, help="sweep YAML (see configs/sweeps/)")
-    p.add_argument("--out", required=True, type=Path, help="output folder (rerun to resume)")
+    p.add_argument("--out", required=True, type=_path, help="output folder (rerun to resume)")
     p.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
     p.add_argument("--max-in-flight", type=int, help="tasks submitted at once (default: 2 x the cluster's CPUs)")
     p.add_argument("--num-cpus", type=int, help="CPUs of the local Ray (default: all)")
@@ -386,7 +400,7 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("results", help="rank, filter, group and plot the cases of a sweep's output folder")
-    p.add_argument("out", type=Path, help="the sweep's output folder")
+    p.add_argument("out", type=_path, help="the sweep's output folder")
     p.add_argument("--by", help="metric to rank by (default: npv_eur if present, else revenue_eur)")
     p.add_argument("--where", help="SQL filter, e.g. \"scenario = 'de_lu_real' AND duration_h >= 2\"")
     p.add_argument("--group-by", nargs="+", metavar="COLUMN", help="aggregate the metric per group")
@@ -413,6 +427,16 @@ def parser() -> argparse.ArgumentParser:
                    help="a job finished within this is answered at once, a longer one with 202 and its id")
     p.add_argument("--flows", metavar="FILE", help="a flows file whose runs can be triggered over HTTP")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("cluster", help="a Ray cluster: what is wrong with it (versions, auth, store, folders, ports)")
+    csub = p.add_subparsers(dest="cluster_command", required=True)
+    k = csub.add_parser("check", help="run a check on every node and compare them with this client")
+    k.add_argument("--address", default=None, help="HOST:PORT of the head's GCS, ray://HOST:PORT or auto "
+                                                  "(default: RAY_ADDRESS, else auto)")
+    k.add_argument("--out", help="an output folder on the head to check (for example ~/sweeps)")
+    k.add_argument("--api-port", type=int, default=8000, help="the API's HTTP port (serve.yaml: 8000)")
+    k.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_cluster)
 
     p = sub.add_parser("keys", help="API keys for the HTTP API: create, list, revoke")
     ksub = p.add_subparsers(dest="keys_cmd", required=True)
@@ -505,7 +529,7 @@ def parser() -> argparse.ArgumentParser:
     k.add_argument("prefix", help="an id prefix, e.g. site/de1")
     k.add_argument("--from", dest="start", required=True, help="start, ISO date or date-time (UTC unless it has a zone)")
     k.add_argument("--to", dest="end", required=True, help="end (exclusive)")
-    k.add_argument("--out", required=True, type=Path, help="the Parquet file to write")
+    k.add_argument("--out", required=True, type=_path, help="the Parquet file to write")
     k.add_argument("--where", action="append", metavar="KEY=VALUE", help="only points with this metadata (repeatable)")
     p.set_defaults(func=cmd_store)
 

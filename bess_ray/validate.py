@@ -18,6 +18,10 @@ def validate_file(path: Path, prices=None, reserve_prices=None, fill: str | None
     from .config import read_yaml
 
     data = read_yaml(path)
+    if "cluster_name" in data and "provider" in data:
+        from .cluster.check import validate_launcher_config
+
+        return validate_launcher_config(Path(path), data)
     if "kind" in data and "base" in data:
         return _validate_sweep(Path(path))
     if "window" in data:

@@ -77,13 +77,13 @@ def run_sweep(spec_path: str | Path, out: str | Path, *, address: str | None = N
         done = store.done_ids()
         todo = [c for c in sweep.cases if c.case_id not in done]
         load_shared(sweep, series, todo)
+        started = ensure_ray(address, num_cpus) if todo else False  # a cluster that cannot be joined leaves no folder
         store.claim(sweep, force)
     report = SweepReport(Path(out), len(sweep.cases), len(sweep.cases) - len(todo),
                          prepare_seconds=time.perf_counter() - t0)
     if not todo:
         report.seconds = time.perf_counter() - t0
         return report
-    started = ensure_ray(address, num_cpus)
     try:
         cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
         limit = max_in_flight or 2 * cpus  # a queue per CPU, so a worker never waits for the driver

@@ -452,7 +452,9 @@ def build_app(args: dict | None = None):
     args = args or {}
     home = args.get("home") or os.environ.get("BESS_RAY_HOME")
     store = args.get("store") or os.environ.get("BESS_RAY_STORE")
-    open_store(store or store_url(home))  # a wrong URL fails the deploy here, naming it, before any replica starts
+    url = store or store_url(home)
+    open_store(url)  # a wrong URL fails the deploy here, naming it, before any replica starts
+    _one_store_for_every_node(url)
     cache = ScenarioCache.bind(home, float(args.get("cache_mb", 512)), store)
     queue_limit = int(args.get("queue_limit", QUEUE_LIMIT))
     if queue_limit < 1:
@@ -461,6 +463,20 @@ def build_app(args: dict | None = None):
     return ingress.bind(Jobs.bind(home, store), cache, home, float(args.get("max_upload_mb", 50)),
                         float(args.get("wait_s", 10)), store,
                         _flows_file(args.get("flows") or os.environ.get("BESS_RAY_FLOWS")), queue_limit)
+
+
+def _one_store_for_every_node(url: str) -> None:
+    """Refuse one node's SQLite file on a cluster of several: replicas on the other nodes would
+    each keep their own keys, jobs and audit."""
+    import ray
+
+    if not url.startswith("sqlite") or not ray.is_initialized():
+        return
+    nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
+    if nodes > 1:
+        raise ValueError(f"store: the embedded SQLite store is one node's file, but this Ray cluster has {nodes} "
+                         "nodes: give `store:` in serve.yaml, or BESS_RAY_STORE on every node "
+                         "(deployments/cluster.env), a PostgreSQL URL (docs/cluster.md)")
 
 
 def _flows_file(path: str | None) -> str | None:
