@@ -35,6 +35,7 @@ from ..data.market import MarketPrices, load_market_prices
 from ..dispatch.engine import BacktestError, Trace, WalkForward
 from ..errors import DataError
 from ..forecast import make_forecaster
+from .forecast_quality import forecast_quality
 from ..forecast.perfect import PerfectForesight
 from ..markets import get_zone
 from ..markets import settlement as money
@@ -70,17 +71,26 @@ def history_days(forecast: dict) -> int:
     return max(lags if isinstance(lags, list) else [lags]) + 1
 
 
+def history_wanted(forecast: dict) -> int:
+    """Whole days of prices before the window a forecast can use when the data have them (a learned
+    forecast trains on them); at least history_days."""
+    if forecast.get("type") == "gbm":
+        return max(history_days(forecast), int(forecast.get("train_days", 365)) + 8)
+    return history_days(forecast)
+
+
 def load(cfg: BacktestConfig, base_dir: Path) -> tuple[Site, MarketPrices, tuple[int, int], np.ndarray]:
     site = cfg.load_site(base_dir).with_products(cfg.traded)
     tz = get_zone(site.zone).timezone
     w_start, w_end = local_midnight_utc(cfg.window.start, tz), local_midnight_utc(cfg.window.end, tz)
-    want_start = w_start - np.timedelta64(history_days(cfg.forecast), "D")
+    need_start = w_start - np.timedelta64(history_days(cfg.forecast), "D")
+    want_start = w_start - np.timedelta64(history_wanted(cfg.forecast), "D")
     want_end = w_end + np.timedelta64(int(cfg.lookahead_h * 60), "m")
     day_ahead = cfg.prices.day_ahead
     da_only = load_market_prices(site.zone, ("da",), day_ahead, fill=cfg.fill, base_dir=base_dir)
     span = da_only.grid
     start, end = max(want_start, span.start), min(want_end, span.end)
-    if start > w_start or end < w_end:
+    if max(need_start, span.start) > w_start or end < w_end:
         raise DataError(f"window {cfg.window.start}..{cfg.window.end} ({iso(w_start)}..{iso(w_end)}) is not inside "
                         f"the day-ahead prices {iso(span.start)}..{iso(span.end)}")
     start = at_local_midnight(start, tz)  # whole local days, so that days and blocks are whole
@@ -165,6 +175,11 @@ def backtest(config: BacktestConfig | str | Path, out_dir: str | Path | None = N
             baselines["naive"] = _naive(cfg, site, market, window, base_dir, gates, generation)
 
         result = _assemble(cfg, site, market, window, intraday, spread, trace, baselines, forecaster.name)
+        result.summary["forecast_quality"] = forecast_quality(
+            main.forecast_log, market.prices, main.day_start, market.grid.timestamps, window,
+            int(round(1 / market.grid.dt_hours)))
+        if hasattr(forecaster, "fit_seconds"):
+            result.summary["forecast_quality"]["fit_seconds"] = forecaster.fit_seconds
         t_operable = time.perf_counter()
         if cfg.through_control is not None:
             result.operable, block = _through_control(cfg, site, market, window, intraday, spread, trace,

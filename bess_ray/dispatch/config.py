@@ -9,7 +9,7 @@ from pydantic import Field, field_validator
 from ..config import StrictModel
 from ..markets import KERNELS
 
-FORECASTS = ("persistence", "perfect_foresight", "csv", "custom_python")
+FORECASTS = ("persistence", "gbm", "perfect_foresight", "csv", "custom_python")
 
 
 class Revision(StrictModel):

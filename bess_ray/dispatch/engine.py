@@ -134,6 +134,9 @@ class WalkForward:
         self.lookahead = int(round(self.lookahead_h / self.dt))
         if hasattr(self.forecaster, "steps_per_day"):
             self.forecaster.steps_per_day = self.steps_per_day
+        if hasattr(self.forecaster, "timezone"):  # a forecaster with a local calendar (gbm)
+            self.forecaster.timezone, self.forecaster.country = zone.timezone, zone.code[:2]
+        self.forecast_log: list[tuple] = []  # (decision time, horizon, forecast, interval half-widths or None)
         if getattr(self.forecaster, "oracle", False):
             self.forecaster.actual = self.actual.prices
         self.solvers: dict[str, WarmSolver] = {}
@@ -167,6 +170,8 @@ class WalkForward:
             if not np.all(np.isfinite(v)):
                 raise BacktestError(f"day {day_label}: the forecast for {p} has NaN or infinite values", day_label)
             out[p] = v
+        widths = getattr(self.forecaster, "last_halfwidth", None)
+        self.forecast_log.append((decision_time, horizon, dict(out), dict(widths) if widths else None))
         return out
 
     def solve(self, key: str, prices: dict, horizon: np.ndarray, s0: np.ndarray, locks: Locks,

@@ -42,7 +42,7 @@ class Forecaster(Protocol):
 
 
 def make_forecaster(spec: dict, base_dir=None) -> Forecaster:
-    """A forecaster from its config: {type: persistence|perfect_foresight|csv|custom_python, ...}."""
+    """A forecaster from its config: {type: persistence|gbm|perfect_foresight|csv|custom_python, ...}."""
     kind = spec.get("type", "persistence")
     options = {k: v for k, v in spec.items() if k != "type"}
     if kind == "perfect_foresight":
@@ -53,6 +53,14 @@ def make_forecaster(spec: dict, base_dir=None) -> Forecaster:
         from .persistence import Persistence
 
         return Persistence(**options)
+    if kind == "gbm":
+        from .gbm import GbmForecast
+
+        try:
+            return GbmForecast(**options)
+        except TypeError as e:
+            raise ForecastError(f"forecast: {e} (gbm takes refit_days, train_days, coverage, calibration_days, "
+                                "trees, learning_rate, leaves, persistence_weight, seed)") from None
     if kind == "csv":
         from .csv import CsvForecast
 
@@ -61,4 +69,4 @@ def make_forecaster(spec: dict, base_dir=None) -> Forecaster:
         from .custom import load_custom
 
         return load_custom(base_dir=base_dir, **options)
-    raise ForecastError(f"forecast.type: unknown forecast {kind!r}; use persistence, perfect_foresight, csv or custom_python")
+    raise ForecastError(f"forecast.type: unknown forecast {kind!r}; use persistence, gbm, perfect_foresight, csv or custom_python")
