@@ -31,17 +31,27 @@ def stamps(grid: TimeGrid) -> list[str]:
     return [iso(t) for t in grid.timestamps]
 
 
-def forecast_day(ctx: FlowContext, products, lags: list[int], weights: list[float]) -> dict[str, np.ndarray]:
-    """Persistence of the visible history onto the delivery day, per product."""
+def forecast_day(ctx: FlowContext, products, lags: list[int], weights: list[float],
+                 learned: dict | None = None) -> dict[str, np.ndarray]:
+    """Persistence of the visible history onto the delivery day, per product; with `learned`
+    (the options of the gbm forecast), the learned forecast fitted on the visible history."""
     day = ctx.grid
-    first = ctx.delivery - timedelta(days=max(lags) + 2)
+    history = max(lags) + 2 if learned is None else int(learned.get("train_days", 365)) + 9
+    first = ctx.delivery - timedelta(days=history)
     out = {}
     for p in products:
         hist, values = ctx.visible(p, first, ctx.delivery)
         targets = np.flatnonzero(hist.timestamps >= day.start)
         known = int(targets[0])
         gaps = np.flatnonzero(np.isnan(values[:known]))
-        f = Persistence(lags, weights)
+        if learned is None:
+            f = Persistence(lags, weights)
+        else:
+            from ..forecast.gbm import GbmForecast
+            from ..markets import get_zone
+
+            f = GbmForecast(**learned)
+            f.timezone, f.country = ctx.tz, get_zone(ctx.site.zone).code[:2]
         f.steps_per_day = 24 * 60 // hist.resolution_min
         view = VisibleHistory(np.datetime64(int(ctx.now * 1e6), "us"), hist.timestamps, {p: values}, {p: known})
         fc = f.forecast(view, targets, (p,))[p]

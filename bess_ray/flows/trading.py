@@ -43,7 +43,15 @@ class TradingV2Params(TradingParams):
     weights: list[float] | None = Field([0.5, 0.5], description="blend weights of the lags")
 
 
-def _trading(ctx: FlowContext, p: TradingParams) -> dict:
+class TradingV3Params(Params):
+    train_days: int = Field(180, ge=28, description="days of visible history the gbm forecast is fitted on")
+    persistence_weight: float = Field(0.5, ge=0, lt=1, description="share of the D-1 / D-7 blend in the forecast")
+    seed: int = Field(0, description="LightGBM's seed: the same history and seed give the same forecast")
+    products: list[str] | None = Field(None, description="products to commit (default: the site's, less those "
+                                                         "committed by earlier runs of the day)")
+
+
+def _trading(ctx: FlowContext, p, learned: dict | None = None) -> dict:
     require_independent_days(ctx.site)
     locks, done = locks_from(ctx, ctx.grid)
     site_products = list(ctx.site.markets.products)
@@ -54,7 +62,8 @@ def _trading(ctx: FlowContext, p: TradingParams) -> dict:
     if not commit:
         raise FlowError(f"nothing left to commit for {ctx.delivery}: {', '.join(sorted(done))} committed already")
     _gate_open(ctx, commit)
-    forecast = forecast_day(ctx, site_products, p.lags_days, p.weights or [1.0] * len(p.lags_days))
+    lags = getattr(p, "lags_days", [1])
+    forecast = forecast_day(ctx, site_products, lags, getattr(p, "weights", None) or [1.0] * len(lags), learned)
     f, x = solve_day(ctx, forecast, site_products, locks)
     out = plan_outputs(ctx, f, x, commit, forecast)
     out["schedule"] = checked(ctx, out["schedule"])
@@ -74,6 +83,14 @@ def trading_v1(ctx: FlowContext, p: TradingParams) -> dict:
 def trading_v2(ctx: FlowContext, p: TradingV2Params) -> dict:
     """Day-ahead trading on a 50/50 D-1 / D-7 persistence blend."""
     return _trading(ctx, p)
+
+
+@flow("trading", "v3", TradingV3Params, hands_schedule=True)
+def trading_v3(ctx: FlowContext, p: TradingV3Params) -> dict:
+    """Day-ahead trading on the learned forecast (gbm: LightGBM fitted on the visible history at
+    the run's time, half with the D-1 / D-7 blend by default)."""
+    return _trading(ctx, p, {"train_days": p.train_days, "persistence_weight": p.persistence_weight,
+                             "seed": p.seed})
 
 
 # ------------------------------------------------------------------------------------------ aFRR

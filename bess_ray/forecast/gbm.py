@@ -12,7 +12,7 @@ The model learns the deviation from the last visible day's mean (trees do not ex
 level). The forecast combines it with the D-1 / D-7 persistence blend, `persistence_weight` of
 each (0.5 by default; 0 for the model alone): on DE-LU 2023 the model alone captures 81 % of the
 oracle, the blend 87 %, the combination more than either (scripts/bench_forecast.py). Until
-`WARMUP_DAYS` of values are visible the forecast is that persistence blend (a window that starts
+`WARMUP_DAYS` of values are visible (gaps not counted) the forecast is that persistence blend (a window that starts
 with its data has nothing to learn from yet). Refits: at the first forecast after that and then every `refit_days` days of decision time, on the last
 `train_days` of visible values only. Intervals: split conformal on the forecaster's own
 out-of-sample errors (each past forecast against the value published later), at `coverage`; until
@@ -126,6 +126,8 @@ class GbmForecast:
         own_known = known - ((known - targets + day - 1) // day) * day  # the day boundary before each row
         X = self._rows(values, targets, own_known, cal)
         y = values[targets] - X[:, LEVEL]
+        ok = np.isfinite(y)  # a gap in the history (a store's missing day) teaches nothing
+        X, y, targets = X[ok], y[ok], targets[ok]
         hold = targets >= known - 7 * day  # the newest week: residuals for the first intervals
         model = self._train(X[~hold], y[~hold])
         resid = np.abs(y[hold] - model.predict(X[hold]))  # the level cancels in the residual
@@ -147,7 +149,8 @@ class GbmForecast:
         out = {}
         for p in products:
             values, known = view.values(p), view.known[p]
-            if known < WARMUP_DAYS * self.steps_per_day:  # too little history to learn from: persistence
+            recent = values[max(known - self.train_days * self.steps_per_day, 0):known]
+            if np.isfinite(recent).sum() < WARMUP_DAYS * self.steps_per_day:  # too little to learn from: persistence
                 rows = self._rows(values, targets, np.full(targets.size, known), cal)
                 out[p] = rows[:, BLEND] if not np.isnan(rows[:, BLEND]).any() else rows[:, 0]
                 if np.isnan(out[p]).any():

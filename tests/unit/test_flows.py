@@ -352,3 +352,23 @@ def test_a_trading_run_before_its_history_is_published_names_the_local_day_and_w
     assert "2023-06-07 is published only at 2023-06-06T11:00:00+00:00" in early["error"]
     late = execute("trading", "v1", site, "2023-06-08", shown + 60, None, {}, {}, url, None)
     assert "error" not in late and late["outputs"]["schedule"], late
+
+
+def test_trading_v3_forecasts_with_the_learned_model_on_the_visible_history(tmp_path):
+    learned = {**TRADING, "version": "v3", "params": {"train_days": 60}}
+    data = {**DATA, "params": {**DATA["params"], "history_days": 70}}  # what the model learns from
+    path = flows_file(tmp_path, [data, learned])
+    run(path, date(2023, 6, 5), date(2023, 6, 7))
+    rows = [r for r in FlowRuns().list(flow="trading") if r["status"] == "done"]
+    assert [r["version"] for r in rows] == ["v3", "v3"]
+    (tmp_path / "again").mkdir()
+    again_path = flows_file(tmp_path / "again", [data, learned])
+    run(again_path, date(2023, 6, 5), date(2023, 6, 7), store=f"sqlite:///{tmp_path / 'other.sqlite'}")
+    other = FlowRuns(f"sqlite:///{tmp_path / 'other.sqlite'}").list(flow="trading")
+    assert [r["outputs"]["forecast"] for r in rows] == [r["outputs"]["forecast"] for r in other]  # to the digit
+    # not the persistence blend: the model was fitted on the store's two months before the day
+    (tmp_path / "blend").mkdir()
+    blend = flows_file(tmp_path / "blend", [data, TRADING])
+    run(blend, date(2023, 6, 5), date(2023, 6, 6), store=f"sqlite:///{tmp_path / 'blend.sqlite'}")
+    persistence = FlowRuns(f"sqlite:///{tmp_path / 'blend.sqlite'}").list(flow="trading")[0]["outputs"]["forecast"]
+    assert rows[0]["outputs"]["forecast"]["da"] != persistence["da"]
