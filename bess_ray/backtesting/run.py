@@ -180,6 +180,7 @@ def backtest(config: BacktestConfig | str | Path, out_dir: str | Path | None = N
             int(round(1 / market.grid.dt_hours)))
         if hasattr(forecaster, "fit_seconds"):
             result.summary["forecast_quality"]["fit_seconds"] = forecaster.fit_seconds
+            result.summary["forecast_quality"]["exogenous_missing"] = {x.name: x.missing for x in forecaster.exogenous}
         t_operable = time.perf_counter()
         if cfg.through_control is not None:
             result.operable, block = _through_control(cfg, site, market, window, intraday, spread, trace,

@@ -57,10 +57,10 @@ def make_forecaster(spec: dict, base_dir=None) -> Forecaster:
         from .gbm import GbmForecast
 
         try:
-            return GbmForecast(**options)
+            return GbmForecast(**options, base_dir=base_dir)
         except TypeError as e:
             raise ForecastError(f"forecast: {e} (gbm takes refit_days, train_days, coverage, calibration_days, "
-                                "trees, learning_rate, leaves, persistence_weight, seed)") from None
+                                "trees, learning_rate, leaves, persistence_weight, seed, exogenous)") from None
     if kind == "csv":
         from .csv import CsvForecast
 

@@ -38,7 +38,7 @@ class GbmForecast:
 
     def __init__(self, refit_days: int = 7, train_days: int = 365, coverage: float = 0.9, calibration_days: int = 28,
                  trees: int = 200, learning_rate: float = 0.05, leaves: int = 31, persistence_weight: float = 0.5,
-                 seed: int = 0) -> None:
+                 seed: int = 0, exogenous: dict | None = None, base_dir=None) -> None:
         if refit_days < 1 or train_days < 28:
             raise ForecastError("forecast.refit_days: >= 1; forecast.train_days: >= 28")
         if not 0 <= persistence_weight < 1:
@@ -47,6 +47,10 @@ class GbmForecast:
             raise ForecastError(f"forecast.coverage: {coverage} is not in [0.5, 1)")
         self.refit_days, self.train_days, self.coverage = refit_days, train_days, coverage
         self.persistence_weight = persistence_weight
+        from .exogenous import load_exogenous
+
+        self.exogenous = load_exogenous(exogenous, base_dir)
+        self.features = FEATURES + tuple(f"exo_{x.name}" for x in self.exogenous)
         self.calibration_days = calibration_days
         self.trees = trees
         self.params = {"objective": "regression_l1", "learning_rate": learning_rate, "num_leaves": leaves,
@@ -90,8 +94,10 @@ class GbmForecast:
             self._calendar = feats
         return self._calendar
 
-    def _rows(self, values: np.ndarray, targets: np.ndarray, known: np.ndarray, cal: dict) -> np.ndarray:
-        """Feature rows of `targets`, each seen with the values before its own `known` index."""
+    def _rows(self, values: np.ndarray, targets: np.ndarray, known: np.ndarray, cal: dict,
+              decisions: np.ndarray | None = None, timestamps: np.ndarray | None = None) -> np.ndarray:
+        """Feature rows of `targets`, each seen with the values before its own `known` index and the
+        exogenous values issued before its own decision time."""
         day = self.steps_per_day
         cols = []
         lags = {}
@@ -112,10 +118,12 @@ class GbmForecast:
         cols.append(np.array([blocks[k][0] for k in known]))
         cols.append(np.array([blocks[k][1] for k in known]))
         cols += [cal[name][targets] for name in ("slot", "weekday", "month", "holiday")]
+        if self.exogenous and decisions is not None:
+            cols += [x.values_at(timestamps[targets], decisions) for x in self.exogenous]
         return np.column_stack(cols)
 
     # ------------------------------------------------------------------ fitting
-    def _fit(self, product: str, values: np.ndarray, known: int, cal: dict) -> None:
+    def _fit(self, product: str, values: np.ndarray, known: int, cal: dict, decision, timestamps) -> None:
         import time
 
 
@@ -124,7 +132,9 @@ class GbmForecast:
         first = max(known - self.train_days * day, 8 * day)  # lags of 7 days need 8 days before a row
         targets = np.arange(first, known)
         own_known = known - ((known - targets + day - 1) // day) * day  # the day boundary before each row
-        X = self._rows(values, targets, own_known, cal)
+        # each row's decision: the current one moved back by the whole days between the boundaries
+        decisions = decision - (known - own_known) * np.timedelta64(int(round(86400 / day)), "s")
+        X = self._rows(values, targets, own_known, cal, decisions, timestamps)
         y = values[targets] - X[:, LEVEL]
         ok = np.isfinite(y)  # a gap in the history (a store's missing day) teaches nothing
         X, y, targets = X[ok], y[ok], targets[ok]
@@ -139,7 +149,7 @@ class GbmForecast:
     def _train(self, X: np.ndarray, y: np.ndarray):
         import lightgbm
 
-        data = lightgbm.Dataset(X, y, feature_name=list(FEATURES), params={"verbose": -1})
+        data = lightgbm.Dataset(X, y, feature_name=list(self.features), params={"verbose": -1})
         return lightgbm.train(self.params, data, num_boost_round=self.trees)
 
     def forecast(self, view: VisibleHistory, targets: np.ndarray, products) -> dict[str, np.ndarray]:
@@ -159,9 +169,10 @@ class GbmForecast:
                 continue
             due = self._fitted_at.get(p)
             if due is None or view.decision_time >= due:
-                self._fit(p, values, known, cal)
+                self._fit(p, values, known, cal, view.decision_time, view.timestamps)
                 self._fitted_at[p] = view.decision_time + np.timedelta64(self.refit_days, "D")
-            X = self._rows(values, targets, np.full(targets.size, known), cal)
+            X = self._rows(values, targets, np.full(targets.size, known), cal,
+                           np.full(targets.size, view.decision_time), view.timestamps)
             w = self.persistence_weight
             pred = (1 - w) * (self._models[p].predict(X) + X[:, LEVEL]) + w * X[:, BLEND]
             out[p] = pred

@@ -94,3 +94,45 @@ def test_quality_metrics_by_hand():
     assert q["mae"] == 2.0 and q["days"] == 1 and q["interval_coverage"] == 1.0
     assert q["medape_pct"] == pytest.approx(np.median(2.0 / actual["da"]) * 100)
     assert 0.9 < q["rank_accuracy"] < 1.0
+
+
+def exogenous_file(tmp_path, market, late_garbage: bool, name="signal.csv"):
+    """A day-ahead 'signal' (the real price plus noise), issued 14 h before each day; with
+    late_garbage, a second vintage issued 11 h before (after the decisions at -12 h) is garbage."""
+    import polars as pl
+
+    ts = market.grid.timestamps[::4]  # hourly
+    day_start = ts.astype("datetime64[D]").astype("datetime64[us]")
+    rng = np.random.default_rng(1)
+    frames = [pl.DataFrame({"issue_time_utc": day_start - np.timedelta64(14, "h"), "timestamp_utc": ts,
+                            "value": market.prices["da"][::4] + rng.normal(0, 5, ts.size)})]
+    if late_garbage:
+        frames.append(pl.DataFrame({"issue_time_utc": day_start - np.timedelta64(11, "h"), "timestamp_utc": ts,
+                                    "value": np.full(ts.size, 9e9)}))
+    out = pl.concat(frames).with_columns(pl.col("issue_time_utc", "timestamp_utc").dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    path = tmp_path / name
+    out.write_csv(path)
+    return path
+
+
+def test_exogenous_values_published_after_the_decision_are_never_used(winter, tmp_path):
+    prices = winter.prices["da"]
+    cuts = [60 * DAY, 61 * DAY]
+    clean = forecasts(winter, prices, cuts, exogenous={"signal": {"file": str(exogenous_file(tmp_path, winter, False))}})
+    late = forecasts(winter, prices, cuts, exogenous={"signal": {"file": str(
+        exogenous_file(tmp_path, winter, True, "late.csv"))}})
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(clean, late))
+    plain = forecasts(winter, prices, cuts)
+    assert not np.array_equal(plain[0][0], clean[0][0])  # the feature is used
+
+
+def test_exogenous_series_without_publication_times_or_issued_late_are_refused(winter, tmp_path):
+    import polars as pl
+
+    ts = winter.grid.timestamps[:48].astype("datetime64[s]").astype(str)
+    pl.DataFrame({"timestamp_utc": ts, "value": np.ones(48)}).write_csv(tmp_path / "bare.csv")
+    with pytest.raises(ForecastError, match="no issue_time_utc column: a series without publication times is refused"):
+        make_forecaster({"type": "gbm", "exogenous": {"wind": {"file": str(tmp_path / "bare.csv")}}})
+    pl.DataFrame({"issue_time_utc": ts, "timestamp_utc": ts, "value": np.ones(48)}).write_csv(tmp_path / "late.csv")
+    with pytest.raises(ForecastError, match=r"wind: 48 value\(s\) issued at or after their own delivery interval"):
+        make_forecaster({"type": "gbm", "exogenous": {"wind": {"file": str(tmp_path / "late.csv")}}})
