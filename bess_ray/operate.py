@@ -17,7 +17,7 @@ from .control.replay import Recorder, replay
 from .control.schedule_files import read_plan
 from .control.schedules import EMPTY
 from .control.settings import load_operation
-from .devices.fieldsim.run import free_port
+from .net import free_port
 
 
 def devices_for(operation, device: str | None, sim_port: int | None = None) -> list:

@@ -20,7 +20,8 @@ from bess_ray.control.pipeline import Controller, Inputs
 from bess_ray.control.schedules import Plan, Series, Wishes
 from bess_ray.control.settings import Operation
 from bess_ray.devices.fieldsim.run import FieldSim
-from bess_ray.operate import devices_for, free_port
+from bess_ray.net import free_port
+from bess_ray.operate import devices_for
 
 
 def site(n: int) -> Site:

@@ -31,7 +31,6 @@ import asyncio
 import os
 import json
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,6 +43,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bess_ray.net import free_port
 from bess_ray.data.market import load_market_prices  # noqa: E402
 
 SITE = yaml.safe_load((ROOT / "configs" / "sites" / "de_lu_1mw_2mwh.yaml").read_text())
@@ -143,12 +143,6 @@ def measure(title: str, url: str, token: str, payloads: list[dict], a) -> dict:
         out[label] = asyncio.run(run_clients(url, token, payloads, clients, a.seconds, rate))
         show(label, out[label])
     return out
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def bare_server(port: int) -> subprocess.Popen:

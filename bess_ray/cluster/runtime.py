@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import BessRayError
+from ..net import free_port
 
 CONNECT_TIMEOUT_S = 5.0  # a head that does not answer within this is reported, not retried for minutes
 
@@ -188,7 +189,7 @@ def haproxy_ingress() -> bool:
     if os.environ.get(_CHOSEN_BY) != str(os.getpid()):
         os.environ.update({"RAY_SERVE_ENABLE_HA_PROXY": "1", _CHOSEN_BY: str(os.getpid()),
                            "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "1",
-                           **{var: str(_free_port()) for var in _FIXED_PORTS}})
+                           **{var: str(free_port()) for var in _FIXED_PORTS}})
     return True
 
 
@@ -196,7 +197,3 @@ _CHOSEN_BY = "BESS_RAY_HAPROXY_PORTS_OF"  # the process that chose the ports bel
 _FIXED_PORTS = ("RAY_SERVE_HAPROXY_STATS_PORT", "RAY_SERVE_HAPROXY_METRICS_PORT", "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

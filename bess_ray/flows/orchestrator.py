@@ -85,7 +85,7 @@ class SiteLink:
         import ray
 
         from ..cluster.launch import site_handle, start_simulator, start_site
-        from ..devices.fieldsim.run import free_port
+        from ..net import free_port
 
         self.ops = OperationsStore(store_url)
         self.handles: dict = {}

@@ -1,7 +1,7 @@
 """A real Ray Serve instance of the API per test module, on a free port, with one key per role."""
-import socket
-
 import pytest
+
+from bess_ray.net import free_port
 
 from bess_ray.store.keys import ROLES, KeyStore
 
@@ -14,9 +14,7 @@ def api(ray_session, tmp_path_factory, request):
     from bess_ray.serve.app import build_app
 
     home = tmp_path_factory.mktemp("api_home")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     args = {"home": str(home), "max_upload_mb": 1, "cache_mb": 0.5, **getattr(request.module, "API_ARGS", {})}
     serve.run(build_app(args), name="bess-ray", route_prefix="/")

@@ -24,6 +24,8 @@ import polars as pl
 import pytest
 import yaml
 
+from bess_ray.net import free_port
+
 from tests.api_client import call
 from tests.conftest import CONFIGS, ROOT, postgres_database
 
@@ -39,12 +41,6 @@ def page_blocks() -> list[tuple[str, str]]:
 def _free(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) != 0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Guide:
@@ -142,7 +138,7 @@ def test_the_cluster_guide_runs_as_written(tmp_path):
             own = f"--num-cpus=1 --temp-dir={tempfile.mkdtemp(prefix='ray-', dir='/tmp')}"  # sockets: <= 107 bytes
             guide.start_node("head", "head", own)
             wait_for("the head", lambda: guide.alive("head") and not _free(GCS_PORT) and not _free(DASHBOARD_PORT), 90)
-            guide.start_node("worker", "worker", f"{own} --dashboard-agent-listen-port={_free_port()}")
+            guide.start_node("worker", "worker", f"{own} --dashboard-agent-listen-port={free_port()}")
 
             check = wait_for("both nodes in the check", lambda: _two_nodes(guide), 90, every=2)
             assert "no problem found" in check.stdout, check.stdout + check.stderr

@@ -148,7 +148,7 @@ def flows_api(ray_session, tmp_path_factory):
 
     from bess_ray.cluster.launch import start_simulator, start_site, stop_site
     from bess_ray.control.settings import load_operation
-    from bess_ray.devices.fieldsim.run import free_port
+    from bess_ray.net import free_port
     from bess_ray.serve.app import build_app
     from bess_ray.store.keys import ROLES, KeyStore
 

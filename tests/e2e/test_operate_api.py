@@ -2,13 +2,12 @@
 the live page in a real headless browser, and the API's replica killed under a stopped site."""
 from __future__ import annotations
 
-import socket
 
 import pytest
 
 from bess_ray.cluster.launch import start_simulator, start_site, stop_site
 from bess_ray.control.settings import load_operation
-from bess_ray.operate import free_port
+from bess_ray.net import free_port
 from bess_ray.store.keys import ROLES, KeyStore
 
 from tests.api_client import call
@@ -28,9 +27,7 @@ def ops_api(ray_session, tmp_path_factory):
     port = free_port()
     sim = start_simulator(op, port)
     handles = start_site(op, store=store, sim_port=port, telemetry_s=1.0)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        http = s.getsockname()[1]
+    http = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": http})
     serve.run(build_app({"home": str(home), "store": store, "solver_cpus": 0}), name="ops", route_prefix="/")
     keys = KeyStore(store)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bess_ray.devices import sunspec
-from bess_ray.operate import free_port
+from bess_ray.net import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 OPS = ROOT / "configs" / "operations" / "de_lu_1mw_2mwh.yaml"

@@ -12,7 +12,7 @@ from bess_ray.cluster.sites import NAMESPACE, asset_name, site_name
 from bess_ray.control.settings import load_operation
 from bess_ray.control.site_schedules import iso
 from bess_ray.errors import DataError
-from bess_ray.operate import free_port
+from bess_ray.net import free_port
 
 from tests.conftest import CONFIGS
 

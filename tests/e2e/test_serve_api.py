@@ -1,13 +1,13 @@
 """The HTTP API over real HTTP against a real Ray Serve instance: auth matrix, schedules, scenarios,
 audit log and bad input."""
 import json
-import socket
 import urllib.error
 import urllib.request
 
 import pytest
 import yaml
 
+from bess_ray.net import free_port
 from bess_ray.data.samples import sample_path
 from bess_ray.store.keys import ROLES
 
@@ -225,9 +225,7 @@ def test_cli_serve_starts_the_api(tmp_path):
 
     from tests.conftest import ROOT
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "BESS_RAY_HOME": str(tmp_path / "home")}
     proc = subprocess.Popen([sys.executable, "-m", "bess_ray.cli", "serve", "--port", str(port)], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

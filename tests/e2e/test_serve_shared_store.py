@@ -1,9 +1,9 @@
 """Two API deployments on one shared PostgreSQL store, as a cluster runs them: each with its own
 home folder (nothing shared on disk), so that they can agree only through the database."""
-import socket
 
 import pytest
 
+from bess_ray.net import free_port
 from bess_ray.cli import main
 from bess_ray.data.samples import sample_path
 from bess_ray.store import open_store
@@ -19,9 +19,7 @@ def apis(ray_session, tmp_path_factory):
 
     from bess_ray.serve.app import build_app
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     with postgres_database() as url:
         serve.start(http_options={"host": "127.0.0.1", "port": port})
         for name in ("a", "b"):

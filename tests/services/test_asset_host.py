@@ -9,7 +9,7 @@ import time
 from bess_ray.cluster.sites import AssetHost
 from bess_ray.control.loop import LoopThread
 from bess_ray.devices.fieldsim.run import FieldSim
-from bess_ray.operate import free_port
+from bess_ray.net import free_port
 from tests.services.test_devices_modbus import site
 
 

@@ -14,7 +14,8 @@ from bess_ray.control.pipeline import Controller, OperatorAction
 from bess_ray.control.schedules import Plan, Series
 from bess_ray.control.settings import Operation
 from bess_ray.devices.fieldsim.run import FieldSim
-from bess_ray.operate import devices_for, free_port
+from bess_ray.net import free_port
+from bess_ray.operate import devices_for
 from tests.conftest import battery, site_dict
 
 pytest.importorskip("pymodbus")

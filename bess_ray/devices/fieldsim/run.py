@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import time
 from dataclasses import dataclass, field
 
@@ -156,8 +155,3 @@ class FieldSims:
         return self.sims[k].units[unit].plant
 
 
-def free_port() -> int:
-    """A free local TCP port for a simulator (the OS picks it)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
