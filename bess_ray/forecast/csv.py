@@ -20,6 +20,30 @@ from ..timegrid import iso
 from .base import ForecastError, VisibleHistory
 
 
+def read_issued(path: Path, what: str, columns: list[str]) -> tuple[pl.DataFrame, int]:
+    """A file of values that each carry `issue_time_utc` and `timestamp_utc` (the delivery interval
+    start): the times parsed (UTC, naive), `columns` as floats, sorted by issue time, and the
+    series' resolution in minutes. A value issued at or after its own interval is refused."""
+    frame = pl.read_parquet(path) if path.suffix == ".parquet" else pl.read_csv(path, try_parse_dates=False)
+    if "issue_time_utc" not in frame.columns:
+        raise DataError(f"{what}: {path.name} has no issue_time_utc column: a series without publication times is "
+                        "refused (its values may have been published after the decision)")
+    missing = [c for c in ("timestamp_utc", *columns) if c not in frame.columns]
+    if missing:
+        raise DataError(f"{what}: {path.name} needs the column(s) {', '.join(missing)}")
+    frame = frame.with_row_index("row", offset=2).select(
+        "row", *[pl.col(c).cast(pl.String).str.replace("Z$", "+00:00").str.to_datetime(time_zone="UTC", time_unit="us")
+                 .dt.replace_time_zone(None) for c in ("issue_time_utc", "timestamp_utc")],
+        *[pl.col(c).cast(pl.Float64) for c in columns])
+    late = frame.filter(pl.col("issue_time_utc") >= pl.col("timestamp_utc"))
+    if late.height:
+        raise DataError(f"{what}: {late.height} value(s) issued at or after their own delivery interval "
+                        f"(look-ahead), rows {late['row'].head(8).to_list()}")
+    steps = frame["timestamp_utc"].unique().sort().diff().dt.total_minutes().drop_nulls()
+    resolution = int(steps.filter(steps > 0).mode().min()) if steps.len() else 60
+    return frame.drop("row").sort("issue_time_utc"), resolution
+
+
 class CsvForecast:
     oracle = False
 
@@ -32,23 +56,11 @@ class CsvForecast:
             path = base_dir / path
         if not path.is_file():
             raise DataError(f"forecast.file: {file}: no such file")
-        frame = pl.read_parquet(path) if path.suffix == ".parquet" else pl.read_csv(path, try_parse_dates=False)
-        need = {"issue_time_utc", "timestamp_utc"}
-        if not need <= set(frame.columns):
-            raise DataError(f"forecast.file: {file}: needs columns issue_time_utc and timestamp_utc")
-        frame = frame.with_row_index("row", offset=2).with_columns(
-            [pl.col(c).cast(pl.String).str.replace("Z$", "+00:00").str.to_datetime(time_zone="UTC", time_unit="us")
-             .dt.replace_time_zone(None) for c in need])
-        self.products = [c for c in frame.columns if c in PRODUCTS]
+        header = pl.read_parquet_schema(path) if path.suffix == ".parquet" else pl.read_csv(path, n_rows=0).schema
+        self.products = [c for c in header if c in PRODUCTS]
         if not self.products:
             raise DataError(f"forecast.file: {file}: no product column ({', '.join(PRODUCTS)})")
-        late = frame.filter(pl.col("issue_time_utc") >= pl.col("timestamp_utc"))
-        if late.height:
-            raise DataError(f"forecast.file: {file}: {late.height} value(s) issued at or after their own delivery "
-                            f"interval (look-ahead), rows {late['row'].head(8).to_list()}")
-        self.frame = frame.sort("issue_time_utc")
-        steps = frame["timestamp_utc"].unique().sort().diff().dt.total_minutes().drop_nulls()
-        self.resolution_min = int(steps.filter(steps > 0).mode().min()) if steps.len() else 60
+        self.frame, self.resolution_min = read_issued(path, f"forecast.file: {file}", self.products)
         self.name = f"csv forecast {path.name}"
 
     def forecast(self, view: VisibleHistory, targets: np.ndarray, products) -> dict[str, np.ndarray]:

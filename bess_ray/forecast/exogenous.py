@@ -16,7 +16,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from ..errors import DataError
 from .base import ForecastError
+from .csv import read_issued
 
 
 class Exogenous:
@@ -26,23 +28,12 @@ class Exogenous:
             path = Path(base_dir) / path
         if not path.is_file():
             raise ForecastError(f"forecast.exogenous.{name}.file: {file}: no such file")
-        frame = pl.read_parquet(path) if path.suffix == ".parquet" else pl.read_csv(path)
-        if "issue_time_utc" not in frame.columns:
-            raise ForecastError(f"forecast.exogenous.{name}: {file} has no issue_time_utc column: a series without "
-                                "publication times is refused (its values may have been published after the decision)")
-        if "timestamp_utc" not in frame.columns or column not in frame.columns:
-            raise ForecastError(f"forecast.exogenous.{name}: {file} needs the columns timestamp_utc and {column}")
-        times = [pl.col(c).cast(pl.String).str.replace("Z$", "+00:00").str.to_datetime(time_zone="UTC", time_unit="us")
-                 .dt.replace_time_zone(None) for c in ("issue_time_utc", "timestamp_utc")]
-        frame = frame.select(*times, pl.col(column).cast(pl.Float64).alias("value")).with_row_index("row", offset=2)
-        late = frame.filter(pl.col("issue_time_utc") >= pl.col("timestamp_utc"))
-        if late.height:
-            raise ForecastError(f"forecast.exogenous.{name}: {late.height} value(s) issued at or after their own "
-                                f"delivery interval (look-ahead), rows {late['row'].head(8).to_list()}")
-        steps = frame["timestamp_utc"].unique().sort().diff().dt.total_minutes().drop_nulls()
-        self.resolution_min = int(steps.filter(steps > 0).min()) if steps.len() else 60
+        try:
+            frame, self.resolution_min = read_issued(path, f"forecast.exogenous.{name}", [column])
+        except DataError as e:  # a forecast option's file: reported as the forecast's error
+            raise ForecastError(str(e)) from None
         self.name = name
-        self.frame = frame.drop("row").sort("issue_time_utc")
+        self.frame = frame.rename({column: "value"})
         self.missing = 0  # targets without a value issued before their decision
 
     def values_at(self, targets: np.ndarray, decisions: np.ndarray) -> np.ndarray:
