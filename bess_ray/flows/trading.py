@@ -51,7 +51,8 @@ class TradingV3Params(Params):
                                                          "committed by earlier runs of the day)")
 
 
-def _trading(ctx: FlowContext, p, learned: dict | None = None) -> dict:
+def _trading(ctx: FlowContext, p, forecast_of) -> dict:
+    """`forecast_of(products)`: the delivery day's forecast of those products."""
     require_independent_days(ctx.site)
     locks, done = locks_from(ctx, ctx.grid)
     site_products = list(ctx.site.markets.products)
@@ -62,8 +63,7 @@ def _trading(ctx: FlowContext, p, learned: dict | None = None) -> dict:
     if not commit:
         raise FlowError(f"nothing left to commit for {ctx.delivery}: {', '.join(sorted(done))} committed already")
     _gate_open(ctx, commit)
-    lags = getattr(p, "lags_days", [1])
-    forecast = forecast_day(ctx, site_products, lags, getattr(p, "weights", None) or [1.0] * len(lags), learned)
+    forecast = forecast_of(site_products)
     f, x = solve_day(ctx, forecast, site_products, locks)
     out = plan_outputs(ctx, f, x, commit, forecast)
     out["schedule"] = checked(ctx, out["schedule"])
@@ -76,21 +76,25 @@ def _trading(ctx: FlowContext, p, learned: dict | None = None) -> dict:
 @flow("trading", "v1", TradingParams, hands_schedule=True)
 def trading_v1(ctx: FlowContext, p: TradingParams) -> dict:
     """Day-ahead trading on a D-1 persistence forecast: position and reserve commitments."""
-    return _trading(ctx, p)
+    return _trading(ctx, p, lambda products: _persistence(ctx, products, p))
 
 
 @flow("trading", "v2", TradingV2Params, hands_schedule=True)
 def trading_v2(ctx: FlowContext, p: TradingV2Params) -> dict:
     """Day-ahead trading on a 50/50 D-1 / D-7 persistence blend."""
-    return _trading(ctx, p)
+    return _trading(ctx, p, lambda products: _persistence(ctx, products, p))
 
 
 @flow("trading", "v3", TradingV3Params, hands_schedule=True)
 def trading_v3(ctx: FlowContext, p: TradingV3Params) -> dict:
     """Day-ahead trading on the learned forecast (gbm: LightGBM fitted on the visible history at
     the run's time, half with the D-1 / D-7 blend by default)."""
-    return _trading(ctx, p, {"train_days": p.train_days, "persistence_weight": p.persistence_weight,
-                             "seed": p.seed})
+    learned = {"train_days": p.train_days, "persistence_weight": p.persistence_weight, "seed": p.seed}
+    return _trading(ctx, p, lambda products: forecast_day(ctx, products, [1, 7], [0.5, 0.5], learned))
+
+
+def _persistence(ctx: FlowContext, products, p: TradingParams) -> dict:
+    return forecast_day(ctx, products, p.lags_days, p.weights or [1.0] * len(p.lags_days))
 
 
 # ------------------------------------------------------------------------------------------ aFRR

@@ -26,11 +26,11 @@ import numpy as np
 
 from .base import ForecastError, VisibleHistory
 
-LEVEL = 5  # prev_mean: the model learns the deviation from the last visible day's level
-BLEND = 4  # the D-1 / D-7 persistence blend
-WARMUP_DAYS = 28  # visible days before the first fit; D-1 persistence until then
+WARMUP_DAYS = 28  # visible days before the first fit; the persistence blend until then
 FEATURES = ("lag_d1", "lag_d2", "lag_d7", "week_slot_mean", "blend_d1_d7", "prev_mean", "prev_min", "prev_max", "slot", "weekday",
             "month", "holiday")
+LEVEL = FEATURES.index("prev_mean")    # the model learns the deviation from the last visible day's level
+BLEND = FEATURES.index("blend_d1_d7")  # the D-1 / D-7 persistence blend
 
 
 class GbmForecast:
